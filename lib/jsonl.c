@@ -1,0 +1,397 @@
+/* jsonl: see jsonl.h. */
+#include "jsonl.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "sig.h"
+
+#define READ_CHUNK (64 * 1024)
+#define KEEP_TOO_LONG 4096 /* bytes of an over-long line kept for its reject */
+
+struct cp_reader {
+	int fd;
+	char *buf;
+	size_t cap, start, end, scanned; /* scanned: bytes after start without '\n' */
+	size_t max_line;
+	uint64_t lineno;
+	int eof, stoppable;
+	void (*idle)(void *);
+	void *idle_arg;
+	char *keep; /* the first bytes of an over-long line */
+};
+
+struct cp_reader *cp_reader_new(int fd, size_t max_line, char *err)
+{
+	struct cp_reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		cp_err_set(err, "out of memory");
+		return NULL;
+	}
+	r->fd = fd;
+	r->max_line = max_line ? max_line : CP_LINE_MAX_DEFAULT;
+	/* Room for a whole line of max_line bytes, "\r\n" and one read. */
+	r->cap = r->max_line + 2 + READ_CHUNK;
+	r->buf = malloc(r->cap);
+	r->keep = malloc(KEEP_TOO_LONG);
+	r->stoppable = 1;
+	if (!r->buf || !r->keep) {
+		cp_reader_free(r);
+		cp_err_set(err, "out of memory");
+		return NULL;
+	}
+	return r;
+}
+
+void cp_reader_free(struct cp_reader *r)
+{
+	if (!r)
+		return;
+	free(r->buf);
+	free(r->keep);
+	free(r);
+}
+
+void cp_reader_set_idle(struct cp_reader *r, void (*idle)(void *), void *arg)
+{
+	r->idle = idle;
+	r->idle_arg = arg;
+}
+
+void cp_reader_set_stoppable(struct cp_reader *r, int on) { r->stoppable = on; }
+uint64_t cp_reader_lineno(const struct cp_reader *r) { return r->lineno; }
+
+/* Waits until fd is readable (calling the idle hook first if it would
+ * block).  1 readable, 0 stop requested, -1 error. */
+static int wait_input(struct cp_reader *r)
+{
+	struct pollfd p[2] = {
+		{ .fd = r->fd, .events = POLLIN },
+		{ .fd = r->stoppable ? cp_sig_fd() : -1, .events = POLLIN },
+	};
+	int timeout = 0;
+	for (;;) {
+		if (r->stoppable && cp_sig_stopping())
+			return 0;
+		int n = poll(p, 2, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n > 0 && p[0].revents)
+			return 1;
+		if (n > 0 && p[1].revents && r->stoppable && cp_sig_stopping())
+			return 0;
+		if (timeout == 0 && r->idle)
+			r->idle(r->idle_arg);
+		timeout = -1;
+	}
+}
+
+/* Reads more bytes at the end of the buffer.  1 got bytes or EOF (r->eof),
+ * 0 stop, -1 error. */
+static int fill(struct cp_reader *r, char *err)
+{
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+	}
+	int w = wait_input(r);
+	if (w <= 0) {
+		if (w < 0)
+			cp_err_set(err, "waiting for input: %s", strerror(errno));
+		return w;
+	}
+	for (;;) {
+		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cp_err_set(err, "reading input: %s", strerror(errno));
+		if (n == 0)
+			r->eof = 1;
+		r->end += (size_t)n;
+		return 1;
+	}
+}
+
+/* Discards an over-long line up to and including its newline.  The first
+ * KEEP_TOO_LONG bytes are copied to r->keep. */
+static int skip_long(struct cp_reader *r, struct cp_line *line, char *err)
+{
+	size_t kept = r->end - r->start;
+	if (kept > KEEP_TOO_LONG)
+		kept = KEEP_TOO_LONG;
+	memcpy(r->keep, r->buf + r->start, kept);
+	size_t total = 0;
+	char last = 0;
+	for (;;) {
+		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		if (nl) {
+			total += (size_t)(nl - (r->buf + r->start));
+			if (nl > r->buf + r->start)
+				last = nl[-1];
+			r->start = (size_t)(nl - r->buf) + 1;
+			if (last == '\r') {
+				total--;
+				line->crlf = 1;
+			}
+			break;
+		}
+		total += r->end - r->start;
+		if (r->end > r->start)
+			last = r->buf[r->end - 1];
+		r->start = r->end;
+		if (r->eof) {
+			line->no_newline = 1;
+			break;
+		}
+		int f = fill(r, err);
+		if (f <= 0)
+			return f < 0 ? CP_READ_ERROR : CP_READ_STOP;
+	}
+	r->scanned = 0;
+	line->data = r->keep;
+	line->len = kept;
+	line->full_len = total;
+	line->too_long = 1;
+	line->lineno = ++r->lineno;
+	return CP_READ_LINE;
+}
+
+int cp_reader_next(struct cp_reader *r, struct cp_line *line, char *err)
+{
+	memset(line, 0, sizeof *line);
+	line->limit = r->max_line;
+	if (r->stoppable && cp_sig_stopping())
+		return CP_READ_STOP;
+	for (;;) {
+		char *p = r->buf + r->start + r->scanned;
+		char *nl = memchr(p, '\n', r->end - r->start - r->scanned);
+		if (nl || (r->eof && r->end > r->start)) {
+			size_t len = nl ? (size_t)(nl - (r->buf + r->start)) : r->end - r->start;
+			line->data = r->buf + r->start;
+			line->no_newline = !nl;
+			r->start += len + (nl != NULL);
+			r->scanned = 0;
+			if (len > 0 && line->data[len - 1] == '\r') {
+				len--;
+				line->crlf = 1;
+			}
+			line->len = line->full_len = len;
+			line->lineno = ++r->lineno;
+			if (len > r->max_line) {
+				line->too_long = 1;
+				line->len = len < KEEP_TOO_LONG ? len : KEEP_TOO_LONG;
+			}
+			return CP_READ_LINE;
+		}
+		if (r->eof)
+			return CP_READ_EOF;
+		r->scanned = r->end - r->start;
+		/* Longer than a line may be even with "\r": skip it whole. */
+		if (r->end - r->start > r->max_line + 1)
+			return skip_long(r, line, err);
+		int f = fill(r, err);
+		if (f <= 0)
+			return f < 0 ? CP_READ_ERROR : CP_READ_STOP;
+	}
+}
+
+int cp_utf8_valid(const char *str, size_t len, size_t *bad)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		unsigned min, cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1; min = 0x80; cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2; min = 0x800; cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3; min = 0x10000; cp = c & 0x07;
+		} else {
+			goto invalid;
+		}
+		if (i + n >= len)
+			goto invalid;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				goto invalid;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto invalid;
+		i += n + 1;
+	}
+	return 1;
+invalid:
+	if (bad)
+		*bad = i;
+	return 0;
+}
+
+int cp_line_check(const struct cp_line *line, char *err)
+{
+	if (line->too_long)
+		return cp_err_set(err, "line too long: %zu bytes, the limit is %zu",
+		    line->full_len, line->limit);
+	size_t n = line->len, bad;
+	const char *s = line->data;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return cp_err_set(err, "empty line");
+	const char *nul = memchr(line->data, 0, line->len);
+	if (nul)
+		return cp_err_set(err, "NUL byte at offset %zu", (size_t)(nul - line->data));
+	if (!cp_utf8_valid(line->data, line->len, &bad))
+		return cp_err_set(err, "invalid UTF-8 at offset %zu", bad);
+	return 0;
+}
+
+int cp_line_parse(const char *s, size_t len, jv *out, char *err)
+{
+	if (len > (size_t)0x7fffffff)
+		return cp_err_set(err, "line too long to parse");
+	jv v = jv_parse_sized(s, (int)len);
+	if (jv_is_valid(v)) {
+		*out = v;
+		return 0;
+	}
+	jv msg = jv_invalid_get_msg(v);
+	if (jv_get_kind(msg) == JV_KIND_STRING)
+		cp_err_set(err, "not JSON: %s", jv_string_value(msg));
+	else
+		cp_err_set(err, "not JSON");
+	jv_free(msg);
+	return -1;
+}
+
+/* ---- writer ---- */
+
+#define WRITE_BUF (64 * 1024)
+
+struct cp_writer {
+	int fd;
+	int linebuf;
+	int error; /* sticky errno of the first failed write */
+	char *buf;
+	size_t len;
+	uint64_t lines;
+	pthread_mutex_t mu;
+};
+
+struct cp_writer *cp_writer_new(int fd, char *err)
+{
+	struct cp_writer *w = calloc(1, sizeof *w);
+	if (!w || !(w->buf = malloc(WRITE_BUF))) {
+		free(w);
+		cp_err_set(err, "out of memory");
+		return NULL;
+	}
+	w->fd = fd;
+	w->linebuf = isatty(fd);
+	pthread_mutex_init(&w->mu, NULL);
+	return w;
+}
+
+void cp_writer_set_linebuf(struct cp_writer *w, int on) { w->linebuf = on; }
+
+static int write_all(struct cp_writer *w, const char *s, size_t n)
+{
+	if (w->error)
+		return -1;
+	while (n > 0) {
+		ssize_t k = write(w->fd, s, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			w->error = errno;
+			return -1;
+		}
+		s += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int flush_locked(struct cp_writer *w)
+{
+	int r = write_all(w, w->buf, w->len);
+	w->len = 0;
+	return r;
+}
+
+int cp_writer_line(struct cp_writer *w, const char *data, size_t len)
+{
+	int r = 0;
+	pthread_mutex_lock(&w->mu);
+	if (w->len + len + 1 > WRITE_BUF) {
+		r = flush_locked(w);
+		if (r == 0 && len + 1 > WRITE_BUF) {
+			r = write_all(w, data, len);
+			if (r == 0)
+				r = write_all(w, "\n", 1);
+			goto out;
+		}
+	}
+	memcpy(w->buf + w->len, data, len);
+	w->buf[w->len + len] = '\n';
+	w->len += len + 1;
+	if (w->linebuf)
+		r = flush_locked(w);
+out:
+	if (r == 0)
+		w->lines++;
+	pthread_mutex_unlock(&w->mu);
+	return w->error ? -1 : r;
+}
+
+int cp_writer_jv(struct cp_writer *w, jv v)
+{
+	jv s = jv_dump_string(v, 0);
+	int r = cp_writer_line(w, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+	jv_free(s);
+	return r;
+}
+
+int cp_writer_flush(struct cp_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int r = flush_locked(w);
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+void cp_writer_idle(void *w) { (void)cp_writer_flush(w); }
+
+uint64_t cp_writer_lines(const struct cp_writer *w) { return w->lines; }
+
+int cp_writer_close(struct cp_writer *w, int close_fd, char *err)
+{
+	int r = cp_writer_flush(w);
+	if (close_fd && close(w->fd) < 0 && !w->error)
+		w->error = errno;
+	if (w->error) {
+		cp_err_set(err, "writing output: %s", strerror(w->error));
+		r = -1;
+	}
+	pthread_mutex_destroy(&w->mu);
+	free(w->buf);
+	free(w);
+	return r;
+}

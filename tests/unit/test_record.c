@@ -1,0 +1,196 @@
+/* Unit tests: envelopes, rejects, jq expressions and diagnostics. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "diag.h"
+#include "jqexpr.h"
+#include "record.h"
+#include "reject.h"
+
+static jv parse(const char *s)
+{
+	jv v = jv_parse(s);
+	assert_true(jv_is_valid(v));
+	return v;
+}
+
+static int equal(jv a, const char *json)
+{
+	return jv_equal(a, parse(json));
+}
+
+static void test_envelope(void **state)
+{
+	(void)state;
+	jv env = parse("{\"queue_url\":\"q\",\"message_id\":\"m\",\"receipt_handle\":\"r\",\"body\":{\"a\":1}}");
+	assert_true(cp_record_is_envelope(&env));
+	assert_true(equal(cp_record_body(&env), "{\"a\":1}"));
+	jv_free(env);
+	/* A string body stays a string. */
+	env = parse("{\"receipt_handle\":\"r\",\"body\":\"plain\"}");
+	assert_true(equal(cp_record_body(&env), "\"plain\""));
+	jv_free(env);
+	/* A record that merely has a "body" field is a record. */
+	jv rec = parse("{\"body\":\"hello\",\"content\":\"x\"}");
+	assert_false(cp_record_is_envelope(&rec));
+	assert_true(equal(cp_record_body(&rec), "{\"body\":\"hello\",\"content\":\"x\"}"));
+	jv_free(rec);
+	jv arr = parse("[1,2]");
+	assert_false(cp_record_is_envelope(&arr));
+	assert_true(equal(cp_record_body(&arr), "[1,2]"));
+	assert_false(jv_is_valid(cp_record_get(&arr, "x")));
+	jv_free(arr);
+}
+
+/* Reads back what a rejects file holds, one jv per line. */
+static jv read_rejects(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	jv all = jv_array();
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0)
+		all = jv_array_append(all, parse(line));
+	free(line);
+	fclose(f);
+	return all;
+}
+
+static void test_rejects(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/cp-rejects-XXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	char err[CP_ERR_LEN];
+	struct cp_rejects *rj = cp_rejects_open(path, "sqs-send", err);
+	assert_non_null(rj);
+	assert_int_equal(cp_reject(rj, 17, "not JSON", 0, "{oops", 5, 5), 0);
+	assert_int_equal(cp_reject(rj, 18, "bad bytes", 1, "a\xff\0b", 4, 4), 0);
+	assert_int_equal(cp_reject(rj, 19, "line too long", 0, "xxxx", 4, 5000000), 0);
+	assert_int_equal(cp_reject_jv(rj, 20, "throttled", 1, "{}", 2, 2,
+	    JV_OBJECT(jv_string("attempts"), jv_number(8))), 0);
+	assert_int_equal(cp_rejects_count(rj), 4);
+	assert_int_equal(cp_rejects_close(rj, err), 0);
+	jv all = read_rejects(path);
+	unlink(path);
+	assert_int_equal(jv_array_length(jv_copy(all)), 4);
+	assert_true(equal(jv_array_get(jv_copy(all), 0),
+	    "{\"line\":17,\"tool\":\"sqs-send\",\"error\":\"not JSON\",\"retryable\":false,\"input\":\"{oops\"}"));
+	jv second = jv_array_get(jv_copy(all), 1);
+	/* Not valid UTF-8: the exact bytes survive in base64. */
+	assert_true(equal(jv_object_get(jv_copy(second), jv_string("input_base64")), "\"Yf8AYg==\""));
+	assert_true(equal(jv_object_get(jv_copy(second), jv_string("retryable")), "true"));
+	jv_free(second);
+	jv third = jv_array_get(jv_copy(all), 2);
+	assert_true(equal(jv_object_get(jv_copy(third), jv_string("input_truncated")), "true"));
+	assert_true(equal(jv_object_get(jv_copy(third), jv_string("input_bytes")), "5000000"));
+	jv_free(third);
+	assert_true(equal(jv_object_get(jv_array_get(jv_copy(all), 3), jv_string("attempts")), "8"));
+	jv_free(all);
+}
+
+static void test_rejects_open_fails(void **state)
+{
+	(void)state;
+	char err[CP_ERR_LEN];
+	assert_null(cp_rejects_open("/nonexistent/dir/rejects", "t", err));
+	assert_non_null(strstr(err, "cannot open rejects file /nonexistent/dir/rejects"));
+}
+
+static void test_jq(void **state)
+{
+	(void)state;
+	char err[CP_ERR_LEN];
+	assert_null(cp_jq_new(".conversation_id |", err));
+	assert_non_null(strstr(err, "cannot compile jq program"));
+
+	struct cp_jq *q = cp_jq_new(".conversation_id", err);
+	assert_non_null(q);
+	jv out;
+	assert_int_equal(cp_jq_eval(q, parse("{\"conversation_id\":42}"), &out, err), 0);
+	assert_true(equal(out, "42"));
+	assert_int_equal(cp_jq_eval_string(q, parse("{\"conversation_id\":42}"), &out, err), 0);
+	assert_string_equal(jv_string_value(out), "42");
+	jv_free(out);
+	assert_int_equal(cp_jq_eval_string(q, parse("{\"conversation_id\":null}"), &out, err), -1);
+	assert_string_equal(err, "jq '.conversation_id' yielded null, not a string");
+	/* A run-time error fails this record only. */
+	assert_int_equal(cp_jq_eval(q, parse("[1]"), &out, err), -1);
+	assert_non_null(strstr(err, "Cannot index array"));
+	assert_int_equal(cp_jq_eval(q, parse("{\"conversation_id\":\"c\"}"), &out, err), 0);
+	assert_true(equal(out, "\"c\""));
+	cp_jq_free(q);
+
+	q = cp_jq_new("empty", err);
+	assert_int_equal(cp_jq_eval(q, parse("1"), &out, err), -1);
+	assert_string_equal(err, "jq 'empty' yielded no value");
+	cp_jq_free(q);
+
+	q = cp_jq_new(".[] | select(. > 1)", err);
+	assert_int_equal(cp_jq_eval_all(q, parse("[1,2,3]"), &out, err), 0);
+	assert_true(equal(out, "[2,3]"));
+	cp_jq_free(q);
+
+	q = cp_jq_new("error(\"custom\")", err);
+	assert_int_equal(cp_jq_eval_all(q, parse("1"), &out, err), -1);
+	assert_string_equal(err, "jq 'error(\"custom\")': custom");
+	cp_jq_free(q);
+}
+
+/* Diagnostics are one line each, whatever the text holds. */
+static void test_diag_one_line(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/cp-diag-XXXXXX";
+	int fd = mkstemp(path);
+	int saved = dup(2);
+	dup2(fd, 2);
+	cp_diag_init("sqs-poll");
+	cp_diag_set_level(CP_LOG_WARNING);
+	cp_warn("two\nlines\tand \x01 control");
+	cp_info("hidden at the default level");
+	cp_diag_set_format(CP_LOG_JSON);
+	cp_error("json \"quoted\"\nmessage");
+	cp_diag_set_format(CP_LOG_TEXT);
+	dup2(saved, 2);
+	close(saved);
+	char buf[1024] = "";
+	assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+	close(fd);
+	unlink(path);
+	char *nl = strchr(buf, '\n');
+	assert_non_null(nl);
+	*nl = 0;
+	assert_string_equal(buf, "sqs-poll: warning: two\\nlines\\x09and \\x01 control");
+	char *second = nl + 1;
+	assert_int_equal(strchr(second, '\n')[1], 0); /* exactly one more line */
+	jv o = parse(second);
+	assert_true(equal(jv_object_get(jv_copy(o), jv_string("msg")), "\"json \\\"quoted\\\"\\nmessage\""));
+	assert_true(equal(jv_object_get(jv_copy(o), jv_string("level")), "\"error\""));
+	assert_true(equal(jv_object_get(jv_copy(o), jv_string("prog")), "\"sqs-poll\""));
+	jv_free(o);
+	assert_int_equal(cp_err_set(NULL, "ignored %d", 1), -1);
+	assert_string_equal(cp_exit_name(CP_EX_TEMPFAIL), "tempfail");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_rejects_open_fails),
+		cmocka_unit_test(test_jq),
+		cmocka_unit_test(test_diag_one_line),
+	};
+	return cmocka_run_group_tests_name("record", tests, NULL, NULL);
+}
