@@ -20,7 +20,11 @@ struct cp_reader {
 	size_t cap, start, end, scanned; /* scanned: bytes after start without '\n' */
 	size_t max_line;
 	uint64_t lineno;
-	int eof, stoppable;
+	int eof, stoppable, nonblock;
+	/* An over-long line being skipped (resumable in non-blocking mode). */
+	int skipping;
+	size_t skip_total, skip_kept;
+	char skip_last;
 	void (*idle)(void *);
 	void *idle_arg;
 	char *keep; /* the first bytes of an over-long line */
@@ -64,10 +68,13 @@ void cp_reader_set_idle(struct cp_reader *r, void (*idle)(void *), void *arg)
 }
 
 void cp_reader_set_stoppable(struct cp_reader *r, int on) { r->stoppable = on; }
+void cp_reader_set_nonblock(struct cp_reader *r, int on) { r->nonblock = on; }
+int cp_reader_fd(const struct cp_reader *r) { return r->fd; }
 uint64_t cp_reader_lineno(const struct cp_reader *r) { return r->lineno; }
 
 /* Waits until fd is readable (calling the idle hook first if it would
- * block).  1 readable, 0 stop requested, -1 error. */
+ * block).  1 readable, 0 stop requested, 2 would block (non-blocking
+ * mode), -1 error. */
 static int wait_input(struct cp_reader *r)
 {
 	struct pollfd p[2] = {
@@ -88,6 +95,8 @@ static int wait_input(struct cp_reader *r)
 			return 1;
 		if (n > 0 && p[1].revents && r->stoppable && cp_sig_stopping())
 			return 0;
+		if (r->nonblock)
+			return 2;
 		if (timeout == 0 && r->idle)
 			r->idle(r->idle_arg);
 		timeout = -1;
@@ -95,7 +104,7 @@ static int wait_input(struct cp_reader *r)
 }
 
 /* Reads more bytes at the end of the buffer.  1 got bytes or EOF (r->eof),
- * 0 stop, -1 error. */
+ * 0 stop, 2 would block, -1 error. */
 static int fill(struct cp_reader *r, char *err)
 {
 	if (r->start > 0) {
@@ -104,7 +113,7 @@ static int fill(struct cp_reader *r, char *err)
 		r->start = 0;
 	}
 	int w = wait_input(r);
-	if (w <= 0) {
+	if (w != 1) {
 		if (w < 0)
 			cp_err_set(err, "waiting for input: %s", strerror(errno));
 		return w;
@@ -122,45 +131,55 @@ static int fill(struct cp_reader *r, char *err)
 	}
 }
 
+static int read_status(int f)
+{
+	return f < 0 ? CP_READ_ERROR : f == 2 ? CP_READ_AGAIN : CP_READ_STOP;
+}
+
 /* Discards an over-long line up to and including its newline.  The first
- * KEEP_TOO_LONG bytes are copied to r->keep. */
+ * KEEP_TOO_LONG bytes are copied to r->keep.  Resumable: the state lives
+ * in the reader, so a non-blocking read may stop and come back. */
 static int skip_long(struct cp_reader *r, struct cp_line *line, char *err)
 {
-	size_t kept = r->end - r->start;
-	if (kept > KEEP_TOO_LONG)
-		kept = KEEP_TOO_LONG;
-	memcpy(r->keep, r->buf + r->start, kept);
-	size_t total = 0;
-	char last = 0;
+	if (!r->skipping) {
+		r->skipping = 1;
+		r->skip_kept = r->end - r->start;
+		if (r->skip_kept > KEEP_TOO_LONG)
+			r->skip_kept = KEEP_TOO_LONG;
+		memcpy(r->keep, r->buf + r->start, r->skip_kept);
+		r->skip_total = 0;
+		r->skip_last = 0;
+	}
 	for (;;) {
 		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
 		if (nl) {
-			total += (size_t)(nl - (r->buf + r->start));
+			r->skip_total += (size_t)(nl - (r->buf + r->start));
 			if (nl > r->buf + r->start)
-				last = nl[-1];
+				r->skip_last = nl[-1];
 			r->start = (size_t)(nl - r->buf) + 1;
-			if (last == '\r') {
-				total--;
+			if (r->skip_last == '\r') {
+				r->skip_total--;
 				line->crlf = 1;
 			}
 			break;
 		}
-		total += r->end - r->start;
+		r->skip_total += r->end - r->start;
 		if (r->end > r->start)
-			last = r->buf[r->end - 1];
+			r->skip_last = r->buf[r->end - 1];
 		r->start = r->end;
 		if (r->eof) {
 			line->no_newline = 1;
 			break;
 		}
 		int f = fill(r, err);
-		if (f <= 0)
-			return f < 0 ? CP_READ_ERROR : CP_READ_STOP;
+		if (f != 1)
+			return read_status(f);
 	}
+	r->skipping = 0;
 	r->scanned = 0;
 	line->data = r->keep;
-	line->len = kept;
-	line->full_len = total;
+	line->len = r->skip_kept;
+	line->full_len = r->skip_total;
 	line->too_long = 1;
 	line->lineno = ++r->lineno;
 	return CP_READ_LINE;
@@ -172,6 +191,8 @@ int cp_reader_next(struct cp_reader *r, struct cp_line *line, char *err)
 	line->limit = r->max_line;
 	if (r->stoppable && cp_sig_stopping())
 		return CP_READ_STOP;
+	if (r->skipping)
+		return skip_long(r, line, err);
 	for (;;) {
 		char *p = r->buf + r->start + r->scanned;
 		char *nl = memchr(p, '\n', r->end - r->start - r->scanned);
@@ -200,8 +221,8 @@ int cp_reader_next(struct cp_reader *r, struct cp_line *line, char *err)
 		if (r->end - r->start > r->max_line + 1)
 			return skip_long(r, line, err);
 		int f = fill(r, err);
-		if (f <= 0)
-			return f < 0 ? CP_READ_ERROR : CP_READ_STOP;
+		if (f != 1)
+			return read_status(f);
 	}
 }
 

@@ -45,7 +45,10 @@ struct cp_line {
 	int no_newline;    /* the last line of the stream had no newline */
 };
 
-enum { CP_READ_ERROR = -1, CP_READ_EOF = 0, CP_READ_LINE = 1, CP_READ_STOP = 2 };
+enum {
+	CP_READ_ERROR = -1, CP_READ_EOF = 0, CP_READ_LINE = 1, CP_READ_STOP = 2,
+	CP_READ_AGAIN = 3, /* non-blocking mode: no whole line until fd is readable */
+};
 
 struct cp_reader;
 
@@ -57,7 +60,13 @@ void cp_reader_set_idle(struct cp_reader *r, void (*idle)(void *), void *arg);
 /* When set (the default is on), a stop request from the signal module ends
  * the stream with CP_READ_STOP once the current line is consumed. */
 void cp_reader_set_stoppable(struct cp_reader *r, int on);
-/* CP_READ_LINE, CP_READ_EOF, CP_READ_STOP or CP_READ_ERROR (err set). */
+/* Non-blocking mode, for programs that wait on the network and the input
+ * at once: instead of waiting, cp_reader_next() returns CP_READ_AGAIN, and
+ * the program polls cp_reader_fd() (and flushes what it holds) itself. */
+void cp_reader_set_nonblock(struct cp_reader *r, int on);
+int cp_reader_fd(const struct cp_reader *r);
+/* CP_READ_LINE, CP_READ_EOF, CP_READ_STOP, CP_READ_AGAIN (non-blocking
+ * mode) or CP_READ_ERROR (err set). */
 int cp_reader_next(struct cp_reader *r, struct cp_line *line, char *err);
 uint64_t cp_reader_lineno(const struct cp_reader *r);
 

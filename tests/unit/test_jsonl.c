@@ -353,6 +353,46 @@ static void test_writer_big_line(void **state)
 	free(s);
 }
 
+/* Non-blocking mode: CP_READ_AGAIN instead of a wait, and a line split
+ * across writes (even an over-long one being skipped) resumes intact. */
+static void test_nonblocking(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	char err[CP_ERR_LEN];
+	struct cp_reader *r = cp_reader_new(p[0], 8, err);
+	cp_reader_set_nonblock(r, 1);
+	assert_int_equal(cp_reader_fd(r), p[0]);
+	struct cp_line line;
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	assert_int_equal(write(p[1], "[1,", 3), 3);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	assert_int_equal(write(p[1], "2]\n\"0123", 8), 8);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_LINE);
+	assert_int_equal(line.len, 5);
+	assert_memory_equal(line.data, "[1,2]", 5);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	/* The rest of a 20-byte line, beyond the limit of 8, in pieces. */
+	assert_int_equal(write(p[1], "456789", 6), 6);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	assert_int_equal(write(p[1], "01234\"", 6), 6);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	assert_int_equal(write(p[1], "\n{}\n", 4), 4);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_LINE);
+	assert_true(line.too_long);
+	assert_int_equal(line.full_len, 17);
+	assert_int_equal(line.lineno, 2);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_LINE);
+	assert_int_equal(line.lineno, 3);
+	assert_memory_equal(line.data, "{}", 2);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	close(p[1]);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_EOF);
+	cp_reader_free(r);
+	close(p[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_long_crlf_line_skipped),
 		cmocka_unit_test(test_writer_and_checked_close),
 		cmocka_unit_test(test_writer_big_line),
+		cmocka_unit_test(test_nonblocking),
 	};
 	return cmocka_run_group_tests_name("jsonl", tests, NULL, NULL);
 }
