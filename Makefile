@@ -5,7 +5,7 @@
 #   make check SANITIZE=address,undefined   the same suite under ASan+UBSan
 #   make check SANITIZE=thread              the same suite under TSan
 #   make deps               install what is missing (Debian packages, npm peers)
-#   make demo               the main job on embedded defaults
+#   make demo [DEMO_DIR=…]  the main job on embedded defaults (./demo-work)
 #   make install [DESTDIR=… PREFIX=… BINDIR=… MANDIR=…] / make uninstall
 #   make bench              the benchmark tables (bench/)
 
@@ -101,7 +101,7 @@ check: deps build-tests
 	BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run
 
 demo: deps all
-	BUILD=$(BUILD) sh examples/demo.sh
+	BUILD=$(BUILD) sh examples/demo.sh $(DEMO_DIR)
 
 bench: deps all $(TOOLS)
 	BUILD=$(BUILD) sh bench/run
