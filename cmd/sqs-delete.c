@@ -1,0 +1,187 @@
+/* sqs-delete: acknowledge the envelopes that reach it.
+ *
+ * Reads envelopes (what sqs-poll writes, possibly passed on by other
+ * stages) and deletes their messages with DeleteMessageBatch, up to 10 per
+ * call, grouped by the envelope's queue_url (or --queue-url, which wins),
+ * several calls in flight.  Writes each line, unchanged, once its message
+ * is deleted; rejects the lines it could not delete (no receipt handle, a
+ * receipt handle the queue refuses, a queue that does not exist) with the
+ * reason.  Per-entry failures such as throttling are retried first.  A
+ * receipt handle that no longer names an in-flight message (the message
+ * was received again after its visibility timeout) deletes nothing, as in
+ * SQS: the line is written and the message may come back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "opts.h"
+#include "progress.h"
+#include "qopts.h"
+#include "record.h"
+#include "sig.h"
+#include "sqs.h"
+#include "stage.h"
+
+static int max_line;
+
+static struct poptOption options[] = {
+	{ "max-line", 0, POPT_ARG_INT, &max_line, 0, "longest line accepted (8 MiB: the envelope of a 1 MiB message)", "BYTES" },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cp_qopts_table, 0, "Queue and AWS options:", NULL },
+	POPT_TABLEEND
+};
+
+static const struct cp_tool tool = {
+	.name = "sqs-delete",
+	.summary = "Delete the messages of the envelopes read, writing each line once it is deleted.",
+	.options = options,
+};
+
+static struct cp_queue *queue;
+static char *queue_url; /* --queue-url, or NULL: each envelope's own */
+static unsigned long stale;
+
+static int prepare(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err)
+{
+	(void)s;
+	if (jv_get_kind(v) != JV_KIND_OBJECT)
+		return cp_err_set(err, "not an envelope: a %s, not an object", jv_kind_name(jv_get_kind(v)));
+	jv rh = cp_record_get(&v, "receipt_handle");
+	jv url = cp_record_get(&v, "queue_url");
+	int r = 0;
+	if (jv_get_kind(rh) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(rh)) == 0) {
+		r = cp_err_set(err, "not an envelope: no receipt_handle");
+	} else if (!queue_url && jv_get_kind(url) != JV_KIND_STRING) {
+		r = cp_err_set(err, "the envelope has no queue_url, and no --queue-url was given");
+	} else {
+		it->data = strdup(jv_string_value(rh));
+		it->key = strdup(queue_url ? queue_url : jv_string_value(url));
+		it->size = 1;
+		if (!it->data || !it->key)
+			r = cp_err_set(err, "out of memory");
+	}
+	jv_free(rh);
+	jv_free(url);
+	return r;
+}
+
+struct batch {
+	struct cp_stage *s;
+	struct cp_stage_item **items;
+	size_t n;
+};
+
+static void acked(const struct cp_queue_status *st, size_t n, void *user)
+{
+	struct batch *b = user;
+	for (size_t i = 0; i < n && i < b->n; i++) {
+		struct cp_stage_outcome o = { .ok = st[i].ok, .extra = jv_null() };
+		char why[CP_ERR_LEN];
+		if (st[i].ok && st[i].stale) {
+			stale++;
+			cp_info("line %ju: the receipt handle is stale: nothing deleted, the message may come back",
+			    (uintmax_t)b->items[i]->lineno);
+		}
+		if (!o.ok) {
+			snprintf(why, sizeof why, "%s: %s", st[i].code, st[i].message);
+			o.error = why;
+			o.retryable = st[i].retryable;
+			o.entry = st[i].entry;
+			if (st[i].auth || st[i].missing)
+				o.fatal = cp_qopts_exit_code(&st[i]);
+			o.extra = JV_OBJECT(jv_string("code"), jv_string(st[i].code));
+		}
+		cp_stage_item_done(b->s, b->items[i], &o);
+	}
+	cp_stage_batch_done(b->s);
+	free(b->items);
+	free(b);
+}
+
+static int submit(struct cp_stage *s, const char *key, struct cp_stage_item *const *items,
+    size_t n, char *err)
+{
+	const char *receipts[CP_SQS_MAX_BATCH];
+	struct batch *b = calloc(1, sizeof *b);
+	if (!b || !(b->items = malloc(n * sizeof *b->items))) {
+		free(b);
+		return cp_err_set(err, "out of memory");
+	}
+	b->s = s;
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		b->items[i] = items[i];
+		receipts[i] = items[i]->data;
+	}
+	if (cp_queue_delete(queue, key, receipts, n, acked, b, err) < 0) {
+		free(b->items);
+		free(b);
+		return -1;
+	}
+	return 0;
+}
+
+static int run(struct cp_stage *s, struct pollfd *fds, unsigned nfds, int timeout_ms, char *err)
+{
+	(void)s;
+	return cp_queue_run(queue, fds, nfds, timeout_ms, err) < 0 ? -1 : 0;
+}
+
+int main(int argc, const char **argv)
+{
+	char err[CP_ERR_LEN];
+	poptContext pc;
+	int status;
+	if (cp_opts_parse(&tool, argc, argv, &pc, &status, err) == CP_OPTS_EXIT) {
+		if (status)
+			cp_die(status, "%s", err);
+		return 0;
+	}
+	if (poptPeekArg(pc))
+		cp_die(CP_EX_USAGE, "unexpected argument '%s' (envelopes come on stdin)", poptPeekArg(pc));
+	poptFreeContext(pc);
+	if (cp_sig_install(err) < 0)
+		cp_die(CP_EX_SOFTWARE, "%s", err);
+
+	struct cp_queue_opts qo;
+	cp_qopts_queue_opts(&qo);
+	if (!(queue = cp_queue_new(&qo, err)))
+		cp_die(CP_EX_SOFTWARE, "%s", err);
+	/* Only an explicit queue overrides the envelopes' own. */
+	if ((cp_qopts.queue_url || cp_qopts.queue_name) &&
+	    cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
+		cp_die(status, "%s", err);
+	struct cp_rejects *rj = cp_rejects_open(cp_common.rejects, tool.name, err);
+	struct cp_writer *out = rj ? cp_writer_new(1, err) : NULL;
+	if (!out)
+		cp_die(rj ? CP_EX_SOFTWARE : CP_EX_CONFIG, "%s", err);
+	struct cp_stage_ops ops = { .prepare = prepare, .submit = submit, .free_data = free, .run = run };
+	struct cp_stage_opts so = {
+		.max_items = CP_SQS_MAX_BATCH,
+		.max_in_flight = cp_qopts.jobs > 0 ? cp_qopts.jobs : 8,
+		.max_line = (size_t)(max_line > 0 ? max_line : CP_SQS_MAX_ENVELOPE),
+	};
+	struct cp_stage *st = cp_stage_new(&ops, &so, out, rj, NULL, err);
+	if (!st)
+		cp_die(CP_EX_SOFTWARE, "%s", err);
+	if (cp_common.progress && cp_progress_start(err) < 0)
+		cp_warn("%s", err);
+	int ex = cp_stage_run(st, 0, err);
+	cp_progress_stop();
+	cp_stage_free(st);
+	cp_queue_free(queue);
+	if (cp_writer_close(out, 0, err) < 0) {
+		cp_error("%s", err);
+		ex = CP_EX_IOERR;
+	}
+	if (cp_rejects_close(rj, err) < 0 && !ex) {
+		cp_error("%s", err);
+		ex = CP_EX_IOERR;
+	}
+	if (cp_diag_enabled(CP_LOG_INFO)) {
+		cp_progress_summary(err, sizeof err);
+		cp_info("%s; %lu receipt handles were stale", err, stale);
+	}
+	free(queue_url);
+	return ex;
+}
