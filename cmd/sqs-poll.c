@@ -13,11 +13,12 @@
  * as soon as written and flushed).  --peek shows without consuming: each
  * message received is held (invisible, so a pass sees it once) until the
  * run ends, then all are made visible again at once; if sqs-poll dies
- * first, they come back after their visibility timeout.  --max N stops after N messages, --until-empty once the queue
- * gives nothing more (several empty long polls in a row, never one short
- * poll).  SIGTERM/SIGINT: stop receiving, write what it holds, exit 0; the
- * messages of long polls still open come back after their visibility
- * timeout.
+ * first, they come back after their visibility timeout (each receive
+ * counts, as in SQS).  --max N stops after N messages, --until-empty once
+ * the queue gives nothing more (several empty long polls in a row, never
+ * one short poll).  SIGTERM/SIGINT: stop receiving, write what it holds,
+ * exit 0; the messages of long polls still open come back after their
+ * visibility timeout.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,47 +67,30 @@ static char **held;
 static size_t nheld, held_cap;
 
 /* The JSON text of a message's body: the body itself when it is JSON on
- * one line (parsing checks it; printing costs twice as much), else its
- * compact dump, or the dump of the body as a string when it is not JSON.
- * *owned is what the caller frees. */
-static const char *body_text(const struct cp_queue_msg *m, size_t *len, char **owned)
+ * one line (libjq's parse checks it; printing would cost twice as much),
+ * else libjq's compact print of it, or of the body as a string when it is
+ * not JSON. */
+static jv body_text(const struct cp_queue_msg *m)
 {
-	*owned = NULL;
 	jv v = jv_parse_sized(m->body, (int)m->body_len);
-	if (jv_is_valid(v) && !memchr(m->body, '\n', m->body_len) && !memchr(m->body, '\r', m->body_len)) {
+	if (!jv_is_valid(v)) {
 		jv_free(v);
-		size_t bad;
-		if (cp_utf8_valid(m->body, m->body_len, &bad)) {
-			*len = m->body_len;
-			return m->body;
-		}
-		/* As libjq takes it: invalid bytes become U+FFFD. */
-		v = jv_string_sized(m->body, (int)m->body_len);
-		*len = (size_t)jv_string_length_bytes(jv_copy(v));
-		*owned = malloc(*len + 1);
-		if (*owned)
-			memcpy(*owned, jv_string_value(v), *len + 1);
-	} else {
-		if (!jv_is_valid(v)) {
-			jv_free(v);
-			v = jv_string_sized(m->body, (int)m->body_len);
-		}
-		*owned = cp_sqs_dump(v, len);
+		return jv_dump_string(jv_string_sized(m->body, (int)m->body_len), 0);
 	}
-	jv_free(v);
-	if (!*owned)
-		abort(); /* out of memory, as libjq itself */
-	return *owned;
+	if (!memchr(m->body, '\n', m->body_len) && !memchr(m->body, '\r', m->body_len) &&
+	    !memchr(m->body, 0, m->body_len) && cp_utf8_valid(m->body, m->body_len, NULL)) {
+		jv_free(v);
+		return jv_string_sized(m->body, (int)m->body_len);
+	}
+	return jv_dump_string(v, 0);
 }
 
 static int write_msg(const struct cp_queue_msg *m)
 {
-	size_t blen;
-	char *owned;
-	const char *body = body_text(m, &blen, &owned);
+	jv body = body_text(m);
 	int r;
 	if (raw) {
-		r = cp_writer_line(out, body, blen);
+		r = cp_writer_line(out, jv_string_value(body), (size_t)jv_string_length_bytes(jv_copy(body)));
 	} else {
 		char sent[CP_TIME_LEN] = "";
 		if (m->sent_ms > 0)
@@ -118,25 +102,16 @@ static int write_msg(const struct cp_queue_msg *m)
 		    jv_string("sent_at"), sent[0] ? jv_string(sent) : jv_null(),
 		    jv_string("attributes"), jv_copy(m->attributes),
 		    jv_string("message_attributes"), jv_copy(m->message_attributes));
-		/* The envelope printed without its closing brace, then the body. */
-		size_t hlen;
-		char *line = cp_sqs_dump(env, &hlen);
-		jv_free(env);
-		static const char key[] = ",\"body\":";
-		char *grown = line ? realloc(line, hlen + sizeof key + blen + 1) : NULL;
-		if (!grown)
-			abort(); /* out of memory, as libjq itself */
-		line = grown;
-		size_t n = hlen - 1;
-		memcpy(line + n, key, sizeof key - 1);
-		n += sizeof key - 1;
-		memcpy(line + n, body, blen);
-		n += blen;
-		line[n++] = '}';
-		r = cp_writer_line(out, line, n);
-		free(line);
+		/* The envelope printed by libjq without its closing brace, then
+		 * the body's text. */
+		jv head = jv_dump_string(env, 0);
+		jv line = jv_string_fmt("%.*s,\"body\":%s}", jv_string_length_bytes(jv_copy(head)) - 1,
+		    jv_string_value(head), jv_string_value(body));
+		r = cp_writer_line(out, jv_string_value(line), (size_t)jv_string_length_bytes(jv_copy(line)));
+		jv_free(head);
+		jv_free(line);
 	}
-	free(owned);
+	jv_free(body);
 	return r;
 }
 

@@ -385,5 +385,12 @@ int main(int argc, const char **argv)
 		cp_info("%s", err);
 	}
 	free(queue_url);
+	cp_jq_free(group_q);
+	cp_jq_free(dedup_q);
+	cp_jq_free(delay_q);
+	for (int i = 0; i < nattrs; i++) {
+		cp_jq_free(attrs[i].q);
+		free(attrs[i].name);
+	}
 	return ex;
 }

@@ -25,7 +25,7 @@ static struct poptOption common_table[] = {
 	{ "help", 'h', POPT_ARG_NONE, NULL, OPT_HELP, "show this help and exit", NULL },
 	{ "version", 0, POPT_ARG_NONE, NULL, OPT_VERSION, "show the version and exit", NULL },
 	{ "verbose", 'v', POPT_ARG_NONE, NULL, OPT_VERBOSE,
-	  "more diagnostics; -v adds a summary at exit, -vv traces requests", NULL },
+	  "more diagnostics: once, a summary at exit; twice, a trace of requests", NULL },
 	{ "quiet", 'q', POPT_ARG_NONE, NULL, OPT_QUIET, "print errors only", NULL },
 	{ "rejects", 0, POPT_ARG_STRING, &cp_common.rejects, 0,
 	  "append rejected lines to FILE (default: stderr)", "FILE" },
@@ -83,13 +83,17 @@ int cp_opts_parse(const struct cp_tool *tool, int argc, const char **argv,
 		case OPT_VERSION: ver = 1; break;
 		case OPT_VERBOSE: cp_common.verbose++; break;
 		case OPT_QUIET: cp_common.quiet = 1; break;
-		default:
-			if (tool->on_option &&
-			    tool->on_option(rc, poptGetOptArg(pc), err) < 0) {
-				/* poptGetOptArg hands over the string; popt keeps none. */
+		default: {
+			/* poptGetOptArg hands the string over: the callback
+			 * copies what it keeps. */
+			char *arg = poptGetOptArg(pc);
+			int r = tool->on_option ? tool->on_option(rc, arg, err) : 0;
+			free(arg);
+			if (r < 0) {
 				*status = CP_EX_USAGE;
 				goto exit;
 			}
+		}
 		}
 	}
 	if (rc < -1) {

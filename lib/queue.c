@@ -304,87 +304,36 @@ static void sqs_send_done(const struct cp_sqs_reply *r, void *user)
 	op_free(op);
 }
 
-/* A JSON string of s[0..n) into t: escaped directly when s is valid UTF-8,
- * else through libjq, which turns invalid bytes into U+FFFD. */
-static void text_string(struct cp_sqs_text *t, const char *s, size_t n)
-{
-	size_t bad;
-	if (cp_utf8_valid(s, n, &bad)) {
-		cp_sqs_text_string(t, s, n);
-		return;
-	}
-	jv v = jv_string_sized(s, (int)n);
-	cp_sqs_text_jv(t, v);
-	jv_free(v);
-}
-
-/* The SendMessageBatch request as JSON text, written directly rather than
- * built as jv values and printed (a jv string of every body cost more than
- * the rest of the request): the same bytes as cp_sqs_dump() of
- * {"QueueUrl":…,"Entries":[{"Id":"0","MessageBody":…,"DelaySeconds":…,
- * "MessageAttributes":…,"MessageGroupId":…,"MessageDeduplicationId":…},…]}
- * with the optional members only when set.  NULL with err on failure. */
-static char *send_text(const char *url, const struct cp_queue_entry *entries, size_t n,
-    size_t *len, char *err)
-{
-	struct cp_sqs_text t = { 0 };
-	cp_sqs_text_put(&t, "{\"QueueUrl\":", 12);
-	text_string(&t, url, strlen(url));
-	cp_sqs_text_put(&t, ",\"Entries\":[", 12);
-	for (size_t i = 0; i < n; i++) {
-		const struct cp_queue_entry *e = &entries[i];
-		char b[64];
-		int k = snprintf(b, sizeof b, "%s{\"Id\":\"%zu\",\"MessageBody\":", i ? "," : "", i);
-		cp_sqs_text_put(&t, b, (size_t)k);
-		text_string(&t, e->body, e->body_len);
-		if (e->delay >= 0) {
-			k = snprintf(b, sizeof b, ",\"DelaySeconds\":%d", e->delay);
-			cp_sqs_text_put(&t, b, (size_t)k);
-		}
-		if (e->attrs) {
-			jv a = jv_parse_sized(e->attrs, (int)e->attrs_len);
-			if (!jv_is_valid(a)) {
-				jv_free(a);
-				free(t.p);
-				cp_err_set(err, "message attributes are not JSON");
-				return NULL;
-			}
-			cp_sqs_text_put(&t, ",\"MessageAttributes\":", 21);
-			cp_sqs_text_jv(&t, a);
-			jv_free(a);
-		}
-		if (e->group_id) {
-			cp_sqs_text_put(&t, ",\"MessageGroupId\":", 18);
-			text_string(&t, e->group_id, strlen(e->group_id));
-		}
-		if (e->dedup_id) {
-			cp_sqs_text_put(&t, ",\"MessageDeduplicationId\":", 26);
-			text_string(&t, e->dedup_id, strlen(e->dedup_id));
-		}
-		cp_sqs_text_put(&t, "}", 1);
-	}
-	cp_sqs_text_put(&t, "]}", 2);
-	if (t.oom) {
-		free(t.p);
-		cp_err_set(err, "out of memory");
-		return NULL;
-	}
-	*len = t.len;
-	return t.p;
-}
-
 static int sqs_send(struct cp_queue *q, struct op *op, char *err)
 {
 	struct cp_sqs *s = sqs_client(q, err);
 	if (!s)
 		return -1;
-	size_t len;
-	char *text = send_text(op->url, op->entries, op->n, &len, err);
-	if (!text)
-		return -1;
-	int r = cp_sqs_call_text(s, "SendMessageBatch", op->url, text, len, 0, sqs_send_done, op, err);
-	free(text);
-	if (r < 0)
+	jv entries = jv_array();
+	for (size_t i = 0; i < op->n; i++) {
+		const struct cp_queue_entry *e = &op->entries[i];
+		jv o = JV_OBJECT(jv_string("Id"), jv_string_fmt("%zu", i),
+		    jv_string("MessageBody"), jv_string_sized(e->body, (int)e->body_len));
+		if (e->delay >= 0)
+			o = jv_object_set(o, jv_string("DelaySeconds"), jv_number(e->delay));
+		if (e->attrs) {
+			jv a = jv_parse_sized(e->attrs, (int)e->attrs_len);
+			if (!jv_is_valid(a)) {
+				jv_free(a);
+				jv_free(o);
+				jv_free(entries);
+				return cp_err_set(err, "message attributes are not JSON");
+			}
+			o = jv_object_set(o, jv_string("MessageAttributes"), a);
+		}
+		if (e->group_id)
+			o = jv_object_set(o, jv_string("MessageGroupId"), jv_string(e->group_id));
+		if (e->dedup_id)
+			o = jv_object_set(o, jv_string("MessageDeduplicationId"), jv_string(e->dedup_id));
+		entries = jv_array_append(entries, o);
+	}
+	jv req = JV_OBJECT(jv_string("QueueUrl"), jv_string(op->url), jv_string("Entries"), entries);
+	if (cp_sqs_call(s, "SendMessageBatch", op->url, req, 0, sqs_send_done, op, err) < 0)
 		return -1;
 	q->pending++;
 	return 0;
@@ -974,20 +923,23 @@ static int spool_call(struct cp_queue *q, const char *op, const char *url,
 				jv_free(k);
 				jv_free(v);
 			}
-		} else {
-			jv_free(a);
 		}
+		jv_free(a); /* jv_object_foreach does not consume it */
 		r = cp_spool_create(path, &c, err);
-		if (r == 0)
+		if (r == 0) {
+			jv_free(*out);
 			*out = JV_OBJECT(jv_string("QueueUrl"), jv_string(url));
+		}
 	} else if (strcmp(op, "DeleteQueue") == 0) {
 		r = cp_spool_remove(path, err);
 	} else if (strcmp(op, "GetQueueUrl") == 0) {
 		struct cp_spool *h = cp_spool_open(path, 0, err);
 		r = h ? 0 : -1;
 		cp_spool_close(h);
-		if (r == 0)
+		if (r == 0) {
+			jv_free(*out);
 			*out = JV_OBJECT(jv_string("QueueUrl"), jv_string(url));
+		}
 	} else if (strcmp(op, "PurgeQueue") == 0 || strcmp(op, "GetQueueAttributes") == 0) {
 		struct cp_spool *h = spool_handle(q, url, 0, err);
 		if (!h) {

@@ -275,13 +275,10 @@ static void on_done(const struct cp_http_result *res, void *user)
 int cp_sqs_call(struct cp_sqs *s, const char *op, const char *queue_url,
     jv request, long timeout_ms, cp_sqs_done_fn *done, void *user, char *err)
 {
-	size_t len;
-	char *body = cp_sqs_dump(request, &len);
-	jv_free(request);
-	if (!body)
-		return cp_err_set(err, "out of memory");
-	int r = cp_sqs_call_text(s, op, queue_url, body, len, timeout_ms, done, user, err);
-	free(body);
+	jv body = jv_dump_string(request, 0);
+	int r = cp_sqs_call_text(s, op, queue_url, jv_string_value(body),
+	    (size_t)jv_string_length_bytes(jv_copy(body)), timeout_ms, done, user, err);
+	jv_free(body);
 	return r;
 }
 
@@ -365,142 +362,6 @@ void cp_sqs_md5_hex(const void *data, size_t len, char out[CP_SQS_MD5_LEN])
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[32] = 0;
-}
-
-/* ---- compact JSON text, the bytes of jv_dump_string(v, 0) ----
- *
- * libjq 1.6 prints one character at a time (a jv_string_append_buf call
- * each), which made it most of the CPU the queue programs spent; this
- * copies runs of plain bytes at once.  The escapes are jq's: \" \\ \b \t
- * \r \n \f, \u00XX (lowercase) for the other control characters and DEL;
- * bytes >= 0x80 as they are (jv strings are valid UTF-8).  Object keys in
- * jv_object_iter order, as jq prints them unsorted.  Numbers other than
- * small integers are printed by libjq itself. */
-
-void cp_sqs_text_put(struct cp_sqs_text *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-void cp_sqs_text_string(struct cp_sqs_text *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	cp_sqs_text_put(b, "\"", 1);
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-			continue;
-		cp_sqs_text_put(b, s + run, i - run);
-		run = i + 1;
-		char e[6] = { '\\', (char)c, 0, 0, 0, 0 };
-		size_t en = 2;
-		switch (c) {
-		case '"': case '\\': break;
-		case '\b': e[1] = 'b'; break;
-		case '\t': e[1] = 't'; break;
-		case '\r': e[1] = 'r'; break;
-		case '\n': e[1] = 'n'; break;
-		case '\f': e[1] = 'f'; break;
-		default:
-			e[1] = 'u';
-			e[2] = e[3] = '0';
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
-			en = 6;
-		}
-		cp_sqs_text_put(b, e, en);
-	}
-	cp_sqs_text_put(b, s + run, n - run);
-	cp_sqs_text_put(b, "\"", 1);
-}
-
-void cp_sqs_text_jv(struct cp_sqs_text *b, jv v)
-{
-	switch (jv_get_kind(v)) {
-	case JV_KIND_NULL: cp_sqs_text_put(b, "null", 4); return;
-	case JV_KIND_TRUE: cp_sqs_text_put(b, "true", 4); return;
-	case JV_KIND_FALSE: cp_sqs_text_put(b, "false", 5); return;
-	case JV_KIND_STRING:
-		cp_sqs_text_string(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
-		return;
-	case JV_KIND_NUMBER: {
-		double d = jv_number_value(v);
-		if (d < 1e15 && d > -1e15 && d == (double)(long long)d &&
-		    (d != 0 || !signbit(d))) {
-			char num[24];
-			int k = snprintf(num, sizeof num, "%lld", (long long)d);
-			cp_sqs_text_put(b, num, (size_t)k);
-			return;
-		}
-		break;
-	}
-	case JV_KIND_ARRAY: {
-		cp_sqs_text_put(b, "[", 1);
-		int n = jv_array_length(jv_copy(v));
-		for (int i = 0; i < n; i++) {
-			if (i)
-				cp_sqs_text_put(b, ",", 1);
-			jv e = jv_array_get(jv_copy(v), i);
-			cp_sqs_text_jv(b, e);
-			jv_free(e);
-		}
-		cp_sqs_text_put(b, "]", 1);
-		return;
-	}
-	case JV_KIND_OBJECT: {
-		cp_sqs_text_put(b, "{", 1);
-		int first = 1;
-		for (int it = jv_object_iter(v); jv_object_iter_valid(v, it); it = jv_object_iter_next(v, it)) {
-			if (!first)
-				cp_sqs_text_put(b, ",", 1);
-			first = 0;
-			jv k = jv_object_iter_key(v, it);
-			jv e = jv_object_iter_value(v, it);
-			cp_sqs_text_jv(b, k);
-			cp_sqs_text_put(b, ":", 1);
-			cp_sqs_text_jv(b, e);
-			jv_free(k);
-			jv_free(e);
-		}
-		cp_sqs_text_put(b, "}", 1);
-		return;
-	}
-	default:
-		break;
-	}
-	jv t = jv_dump_string(jv_copy(v), 0);
-	cp_sqs_text_put(b, jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)));
-	jv_free(t);
-}
-
-char *cp_sqs_dump(jv v, size_t *len)
-{
-	struct cp_sqs_text b = { 0 };
-	cp_sqs_text_jv(&b, v);
-	if (b.oom || !b.p) {
-		free(b.p);
-		return NULL;
-	}
-	if (len)
-		*len = b.len;
-	return b.p;
 }
 
 int cp_sqs_body_check(const char *body, size_t len, char *err)

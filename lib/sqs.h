@@ -102,27 +102,6 @@ int cp_sqs_code_is(const char *code, const char *short_name);
 /* Lowercase hex MD5 of data (MD5OfMessageBody). */
 void cp_sqs_md5_hex(const void *data, size_t len, char out[CP_SQS_MD5_LEN]);
 
-/* The compact JSON text of v (borrowed): the same bytes as
- * jv_dump_string(v, 0), several times faster (libjq 1.6 prints a
- * character at a time).  A malloc'd NUL-terminated string (its length in
- * *len when len is not NULL), or NULL when out of memory. */
-char *cp_sqs_dump(jv v, size_t *len);
-
-/* JSON text written piece by piece, as cp_sqs_dump() writes it: start
- * from a zeroed struct; p is NUL-terminated (or NULL while empty); oom is
- * set, and later writes ignored, once memory ran out; free(p) at the end. */
-struct cp_sqs_text {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-/* n bytes verbatim. */
-void cp_sqs_text_put(struct cp_sqs_text *t, const char *s, size_t n);
-/* s[0..n) as a JSON string.  s must be valid UTF-8 (cp_utf8_valid()) for
- * the text to be what jv_dump_string(jv_string_sized(s, n), 0) gives. */
-void cp_sqs_text_string(struct cp_sqs_text *t, const char *s, size_t n);
-/* v (borrowed) as cp_sqs_dump() prints it. */
-void cp_sqs_text_jv(struct cp_sqs_text *t, jv v);
 
 /* Does the body hold only what SQS accepts (#x9 #xA #xD #x20-#xD7FF
  * #xE000-#xFFFD #x10000-#x10FFFF, as valid UTF-8)?  0, or -1 with err
