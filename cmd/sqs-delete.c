@@ -151,6 +151,9 @@ int main(int argc, const char **argv)
 	if ((cp_qopts.queue_url || cp_qopts.queue_name) &&
 	    cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
+	struct cp_queue_status qst;
+	if (queue_url && cp_queue_check(queue, queue_url, 0, &qst, err) < 0)
+		cp_die(cp_qopts_exit_code(&qst), "%s", err);
 	struct cp_rejects *rj = cp_rejects_open(cp_common.rejects, tool.name, err);
 	struct cp_writer *out = rj ? cp_writer_new(1, err) : NULL;
 	if (!out)

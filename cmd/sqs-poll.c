@@ -248,7 +248,7 @@ int main(int argc, const char **argv)
 	if (visibility < -1 || visibility > 43200)
 		cp_die(CP_EX_USAGE, "--visibility-timeout: 0 to 43200 seconds, not %d", visibility);
 	if (max_msgs < 0)
-		cp_die(CP_EX_USAGE, "--max: a positive number, not %d", max_msgs);
+		cp_die(CP_EX_USAGE, "--max: a number of messages (0: no limit), not %d", max_msgs);
 	if (peek && del)
 		cp_die(CP_EX_USAGE, "--peek and --delete contradict each other");
 	if (cp_sig_install(err) < 0)
@@ -260,6 +260,9 @@ int main(int argc, const char **argv)
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 	if (cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
+	struct cp_queue_status qst;
+	if (cp_queue_check(queue, queue_url, 0, &qst, err) < 0)
+		cp_die(cp_qopts_exit_code(&qst), "%s", err);
 	if (!(out = cp_writer_new(1, err)))
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 	if (cp_common.progress && cp_progress_start(err) < 0)

@@ -41,7 +41,7 @@ static struct poptOption options[] = {
 
 static const struct cp_tool tool = {
 	.name = "sqs-queue",
-	.args = "create|delete|purge|url|attributes|list [NAME|URL]",
+	.args = "create|delete|purge|url|attributes|stats|list [NAME|URL]",
 	.summary = "Create, delete, purge, find and inspect SQS queues and local spools.",
 	.options = options,
 };

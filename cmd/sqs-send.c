@@ -12,8 +12,11 @@
  * retried first.  An envelope keeps its message attributes and FIFO group
  * and deduplication ids (a redrive); jq expressions can set them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "diag.h"
 #include "jqexpr.h"
@@ -113,6 +116,28 @@ static jv clean_attr(jv a)
 	return o;
 }
 
+/* The deduplication id of a FIFO message moved from another queue.  Not
+ * its old one: the destination remembers ids for 5 minutes and would
+ * drop the copy as a duplicate while sqs-delete deletes the original.
+ * A digest of the envelope's message id instead: a redrive of the same
+ * message repeated within 5 minutes is still deduplicated. */
+static char *redrive_dedup(const jv *env)
+{
+	jv id = cp_record_get(env, "message_id");
+	const char *s = jv_get_kind(id) == JV_KIND_STRING ? jv_string_value(id) : "";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+	jv_free(id);
+	char *out = malloc(8 + 2 * n + 1);
+	if (!out)
+		return NULL;
+	strcpy(out, "redrive-");
+	for (unsigned i = 0; i < n; i++)
+		sprintf(out + 8 + 2 * i, "%02x", md[i]);
+	return out;
+}
+
 static int string_of(struct cp_jq *q, jv rec, char **out, const char *what, char *err)
 {
 	jv s;
@@ -163,7 +188,7 @@ static int prepare(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err
 			jv d = jv_object_get(jv_copy(sa), jv_string("MessageDeduplicationId"));
 			if (jv_get_kind(g) == JV_KIND_STRING && !(m->group = strdup(jv_string_value(g))))
 				goto oom;
-			if (jv_get_kind(d) == JV_KIND_STRING && !(m->dedup = strdup(jv_string_value(d))))
+			if (jv_get_kind(d) == JV_KIND_STRING && !(m->dedup = redrive_dedup(&v)))
 				goto oom;
 			jv_free(g);
 			jv_free(d);
@@ -351,6 +376,9 @@ int main(int argc, const char **argv)
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 	if (cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
+	struct cp_queue_status qst;
+	if (cp_queue_check(queue, queue_url, 1, &qst, err) < 0)
+		cp_die(cp_qopts_exit_code(&qst), "%s", err);
 	struct cp_rejects *rj = cp_rejects_open(cp_common.rejects, tool.name, err);
 	struct cp_writer *out = rj ? cp_writer_new(1, err) : NULL;
 	if (!out)

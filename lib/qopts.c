@@ -47,7 +47,7 @@ int cp_qopts_exit_code(const struct cp_queue_status *st)
 		return strcmp(st->code, "CredentialsError") == 0 ? CP_EX_CONFIG : CP_EX_NOPERM;
 	/* No such queue, or nothing to reach SQS with (no region, not an
 	 * http(s) URL): the configuration is wrong. */
-	if (st->missing || (st->code && strcmp(st->code, "ConfigError") == 0))
+	if (st->missing || st->config || (st->code && strcmp(st->code, "ConfigError") == 0))
 		return CP_EX_CONFIG;
 	if (st->retryable)
 		return CP_EX_TEMPFAIL;

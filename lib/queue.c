@@ -101,6 +101,14 @@ void cp_queue_free(struct cp_queue *q)
 	free(q);
 }
 
+static void op_free(struct op *op);
+
+/* An SQS call dropped unfinished when the queue is freed. */
+static void drop_op(void *user)
+{
+	op_free(user);
+}
+
 static struct cp_sqs *sqs_client(struct cp_queue *q, char *err)
 {
 	if (q->sqs)
@@ -114,6 +122,8 @@ static struct cp_sqs *sqs_client(struct cp_queue *q, char *err)
 		.insecure = q->opts.insecure,
 	};
 	q->sqs = cp_sqs_new(&so, err);
+	if (q->sqs)
+		cp_sqs_set_dropped(q->sqs, drop_op);
 	return q->sqs;
 }
 
@@ -796,14 +806,40 @@ int cp_queue_visibility(struct cp_queue *q, const char *url,
 
 /* ---- driving ---- */
 
+int cp_queue_check(struct cp_queue *q, const char *url, int create,
+    struct cp_queue_status *st, char *err)
+{
+	memset(st, 0, sizeof *st);
+	st->code = st->message = "";
+	if (cp_queue_is_spool(url)) {
+		if (spool_handle(q, url, create ? CP_SPOOL_CREATE : 0, err))
+			return 0;
+		st_fail(st, errno == ENOENT ? "QueueDoesNotExist" : "SpoolOpenError", err);
+		st->missing = errno == ENOENT;
+		st->config = !st->missing;
+		if (st->missing)
+			cp_err_set(err, "%s: no such queue (sqs-queue create %s makes one)", url, url);
+		return -1;
+	}
+	struct cp_sqs *s = sqs_client(q, err);
+	if (!s || cp_sqs_check(s, url, err) < 0) {
+		st_fail(st, "ConfigError", err);
+		st->config = 1;
+		return -1;
+	}
+	return 0;
+}
+
 int cp_queue_pending(const struct cp_queue *q) { return q->pending; }
 uint64_t cp_queue_corrupt(const struct cp_queue *q) { return q->corrupt; }
 
-/* Runs the spool operations waiting, one batch at a time. */
+/* Runs the first spool operation waiting: one per cp_queue_run(), so the
+ * program can write out and flush what it got before the next (a spool
+ * receive may wait up to its wait time). */
 static int run_spool(struct cp_queue *q)
 {
 	int done = 0;
-	while (q->head) {
+	if (q->head) {
 		struct op *op = q->head;
 		q->head = op->next;
 		if (!q->head)
@@ -983,9 +1019,11 @@ static int spool_call(struct cp_queue *q, const char *op, const char *url,
 	if (r < 0) {
 		jv_free(*out);
 		*out = jv_null();
-		st_fail(st, errno == ENOENT ? "QueueDoesNotExist" :
-		    errno == EEXIST ? "QueueNameExists" : "SpoolError", err);
-		st->missing = errno == ENOENT;
+		int e = errno;
+		st_fail(st, e == ENOENT ? "QueueDoesNotExist" :
+		    e == EEXIST ? "QueueNameExists" : "SpoolError", err);
+		st->missing = e == ENOENT;
+		st->config = e == EEXIST || e == EINVAL;
 		return -1;
 	}
 	st->ok = 1;

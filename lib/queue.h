@@ -61,6 +61,8 @@ struct cp_queue_status {
 	int missing;               /* the queue does not exist */
 	int stale;                 /* delete/visibility: the receipt handle no
 	                            * longer names an in-flight message */
+	int config;                /* the configuration is wrong (no region,
+	                            * no credentials, an unusable spool) */
 	int entry;                 /* this entry failed alone (a batch's
 	                            * per-entry failure): worth retrying it */
 	const char *code;          /* "" when ok */
@@ -136,6 +138,13 @@ int cp_queue_delete(struct cp_queue *q, const char *url,
 int cp_queue_visibility(struct cp_queue *q, const char *url,
     const char *const *receipts, size_t n, int seconds, cp_queue_ack_fn *done,
     void *user, char *err);
+
+/* Prepares what operations on url need (a spool's directory, opened and
+ * with create made when missing; SQS's endpoint, region and credentials),
+ * so a program finds a configuration error before reading any input.
+ * 0, or -1 with err and *st (missing or config set). */
+int cp_queue_check(struct cp_queue *q, const char *url, int create,
+    struct cp_queue_status *st, char *err);
 
 /* ---- driving ---- */
 

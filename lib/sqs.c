@@ -24,15 +24,20 @@ struct cp_sqs {
 	long timeout_ms;
 	struct route *routes;
 	size_t nroutes;
+	struct call *calls;
+	void (*dropped)(void *user);
 };
 
 struct call {
 	struct cp_sqs *s;
 	cp_sqs_done_fn *done;
 	void *user;
+	struct call *prev, *next; /* the calls in flight */
 	char target[64];
 	char region[CP_AWS_REGION_LEN];
 };
+
+static const struct route *route_for(struct cp_sqs *s, const char *queue_url, char *err);
 
 struct cp_sqs *cp_sqs_new(const struct cp_sqs_opts *o, char *err)
 {
@@ -62,8 +67,40 @@ void cp_sqs_free(struct cp_sqs *s)
 	if (!s)
 		return;
 	cp_http_free(s->http);
+	while (s->calls) {
+		struct call *c = s->calls;
+		s->calls = c->next;
+		if (s->dropped)
+			s->dropped(c->user);
+		free(c);
+	}
 	free(s->routes);
 	free(s);
+}
+
+void cp_sqs_set_dropped(struct cp_sqs *s, void (*dropped)(void *user))
+{
+	s->dropped = dropped;
+}
+
+static void unlink_call(struct call *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->s->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+int cp_sqs_check(struct cp_sqs *s, const char *queue_url, char *err)
+{
+	if (!route_for(s, queue_url, err))
+		return -1;
+	struct cp_aws_creds creds;
+	int r = cp_aws_creds_get(s->aws, &creds, err);
+	cp_aws_creds_clear(&creds);
+	return r;
 }
 
 struct cp_http *cp_sqs_http(struct cp_sqs *s) { return s->http; }
@@ -267,6 +304,7 @@ static void on_done(const struct cp_http_result *res, void *user)
 		r.retryable = res->retryable;
 		r.auth = is_auth(&e);
 	}
+	unlink_call(c);
 	c->done(&r, c->user);
 	jv_free(r.result);
 	free(c);
@@ -317,8 +355,14 @@ int cp_sqs_call_text(struct cp_sqs *s, const char *op, const char *queue_url,
 		.user = c,
 	};
 	int r = cp_http_submit(s->http, &hr, err);
-	if (r < 0)
+	if (r < 0) {
 		free(c);
+		return r;
+	}
+	c->next = s->calls;
+	if (s->calls)
+		s->calls->prev = c;
+	s->calls = c;
 	return r;
 }
 

@@ -76,8 +76,13 @@ struct cp_sqs_reply {
 typedef void cp_sqs_done_fn(const struct cp_sqs_reply *r, void *user);
 
 struct cp_sqs *cp_sqs_new(const struct cp_sqs_opts *o, char *err);
-/* Unfinished calls are dropped without their done call. */
+/* Unfinished calls are dropped without their done call; the dropped hook
+ * (if set) gets each one's user pointer, to free it. */
 void cp_sqs_free(struct cp_sqs *s);
+void cp_sqs_set_dropped(struct cp_sqs *s, void (*dropped)(void *user));
+/* Resolves what calls for queue_url need (endpoint, region, credentials)
+ * now, so a configuration error shows before any work: 0, or -1 with err. */
+int cp_sqs_check(struct cp_sqs *s, const char *queue_url, char *err);
 /* The HTTP client, to drive with cp_http_run_fds() and cp_http_pending(). */
 struct cp_http *cp_sqs_http(struct cp_sqs *s);
 

@@ -141,7 +141,13 @@ static void submit(struct cp_stage *s, size_t bi)
 	if (items && s->ops.submit(s, b.key, items, n, err) == 0) {
 		s->in_flight++;
 	} else {
-		/* Nothing went out: every item ends here. */
+		/* Nothing can go out (no region for the queue, say): the
+		 * configuration is wrong, and every item ends here. */
+		if (items && !s->fatal) {
+			s->fatal = CP_EX_CONFIG;
+			snprintf(s->fatal_msg, sizeof s->fatal_msg, "%s", err);
+			cp_error("%s", err);
+		}
 		struct cp_stage_item *it = b.head;
 		while (it) {
 			struct cp_stage_item *next = it->next;

@@ -75,7 +75,9 @@ struct cp_stage_ops {
 	int (*prepare)(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err);
 	/* Submits a batch of n items of one key; later calls
 	 * cp_stage_item_done() for each and cp_stage_batch_done() once.
-	 * 0, or -1 with err (then the stage rejects the items itself). */
+	 * 0, or -1 with err when the batch cannot go out at all (a
+	 * configuration error, such as no region for its queue): the stage
+	 * rejects the items and ends the run with CP_EX_CONFIG. */
 	int (*submit)(struct cp_stage *s, const char *key,
 	    struct cp_stage_item *const *items, size_t n, char *err);
 	/* Frees an item's data. */
