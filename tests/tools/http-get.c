@@ -62,7 +62,9 @@ static int on_option(int val, const char *arg, char *err)
 		if (!h)
 			return cp_err_set(err, "out of memory");
 		headers = h;
-		headers[nheaders++] = arg;
+		if (!(headers[nheaders] = strdup(arg)))
+			return cp_err_set(err, "out of memory");
+		nheaders++;
 		headers[nheaders] = NULL;
 	}
 	return 0;
@@ -283,7 +285,7 @@ int main(int argc, const char **argv)
 	cp_http_free(client);
 	poptFreeContext(pc);
 	for (size_t i = 0; i < nheaders; i++)
-		free((char *)headers[i]);  /* on_option owns popt's strings */
+		free((char *)headers[i]);  /* on_option's copies */
 	free(headers);
 	cp_info("%ld requests, %ld completions", submitted, completed);
 	if (completed != submitted && !ex)

@@ -52,8 +52,11 @@ static int on_option(int val, const char *arg, char *err)
 {
 	if (val != OPT_HEADER)
 		return 0;
-	/* arg is ours (poptGetOptArg): split in place, freed at the end. */
-	char *name = (char *)arg, *c = strchr(name, ':');
+	/* A copy of arg (popt's is freed after this call): split in place,
+	 * freed at the end. */
+	char *name = strdup(arg), *c = name ? strchr(name, ':') : NULL;
+	if (!name)
+		return cp_err_set(err, "out of memory");
 	if (!c) {
 		cp_err_set(err, "--header: \"%s\" has no ':'", arg);
 		free(name);
