@@ -55,7 +55,9 @@ start_server() {
 }
 wait_lines() { # wait_lines FILE N: until FILE has N lines (60 s at most)
 	n=0
-	while [ "$(lines "$1")" -lt "$2" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+	while [ "$(lines "$1" 2>/dev/null || echo 0)" -lt "$2" ] && [ $n -lt 600 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
 }
 # The records of input lines, each exactly once in stdout and the rejects?
 exactly_once() { # exactly_once INPUT OUT REJECTS...
@@ -106,6 +108,7 @@ is "$(sql -e 'SELECT COUNT(*) FROM conversations')" \
 
 M=$((N / 5))
 sh "$gen" "$M" $((M / 10)) 12 >"$TMP/in2.jsonl"
+: >"$TMP/out2" # exists before the program opens it, for wait_lines
 $cp --db "$DB" -w 4 --batch 100 --retry-for 3 --rejects "$TMP/rej2" -v \
 	<"$TMP/in2.jsonl" >"$TMP/out2" 2>"$TMP/log2" &
 pid=$!
