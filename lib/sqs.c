@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,10 +314,24 @@ static void on_done(const struct cp_http_result *res, void *user)
 int cp_sqs_call(struct cp_sqs *s, const char *op, const char *queue_url,
     jv request, long timeout_ms, cp_sqs_done_fn *done, void *user, char *err)
 {
-	jv body = jv_dump_string(request, 0);
-	int r = cp_sqs_call_text(s, op, queue_url, jv_string_value(body),
-	    (size_t)jv_string_length_bytes(jv_copy(body)), timeout_ms, done, user, err);
-	jv_free(body);
+	/* libjq prints the request into memory through stdio: the same bytes
+	 * as jv_dump_string(), which appends one character at a time to a jv
+	 * string and was about a third of what sqs-send spent. */
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	if (!f) {
+		jv_free(request);
+		return cp_err_set(err, "out of memory");
+	}
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
+	jv_dumpf(request, f, 0);
+	if (fclose(f) != 0) {
+		free(body);
+		return cp_err_set(err, "out of memory");
+	}
+	int r = cp_sqs_call_text(s, op, queue_url, body, len, timeout_ms, done, user, err);
+	free(body);
 	return r;
 }
 
