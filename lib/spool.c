@@ -387,7 +387,7 @@ static int config_check(const struct cp_spool_config *c, char *err)
 	if (memchr(c->dead_letter_queue, '\n', strnlen(c->dead_letter_queue, CP_SPOOL_PATH_LEN)))
 		return einval(err, "dead-letter queue path with a newline");
 	if (c->fifo)
-		return einval(err, "FIFO spool queues are not implemented");
+		return einval(err, "a spool cannot be a FIFO queue: use SQS for FIFO");
 	return 0;
 }
 

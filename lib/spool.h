@@ -164,7 +164,7 @@
  *     separately.  ApproximateNumberOf* are exact at the moment of the
  *     count.  PurgeQueue acts at once (no 60 s window, no PurgeQueueIn
  *     Progress).
- *   - FIFO queues are not implemented: cp_spool_create refuses FifoQueue,
+ *   - FIFO queues are not supported: cp_spool_create refuses FifoQueue,
  *     and group and deduplication ids are stored and returned but do not
  *     order or deduplicate anything.
  *

@@ -67,7 +67,7 @@ admin() {
 	timeout -k 5 30 sqs-queue create "$S/qf" --fifo >"$TMP/out" 2>"$TMP/err"
 	rc=$?
 	[ "$rc" -ne 0 ] && grep -q 'FIFO' "$TMP/err" && [ ! -e "$TMP/qf/config" ]
-	ok $? "sqs-queue create --fifo of a spool fails: not implemented (exit $rc)"
+	ok $? "sqs-queue create --fifo of a spool fails: not supported (exit $rc)"
 }
 
 # --- round trip, bodies ---------------------------------------------------
