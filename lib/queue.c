@@ -209,6 +209,44 @@ static char *dupn(const char *s, size_t n)
 
 /* ---- send ---- */
 
+/* The Failed[] entries of a batch answer: st (n statuses, stride bytes
+ * apart) gets a per-entry failure for each valid Id, its code and message
+ * copied into codes[i] and msgs[i].  Throttling is retryable even as a
+ * sender's fault; otherwise the service's own faults are. */
+static void batch_failed(jv result, size_t n, struct cp_queue_status *st, size_t stride,
+    char (*codes)[64], char (*msgs)[CP_ERR_LEN])
+{
+	jv failed = jv_object_get(jv_copy(result), jv_string("Failed"));
+	int nf = jv_get_kind(failed) == JV_KIND_ARRAY ? jv_array_length(jv_copy(failed)) : 0;
+	for (int k = 0; k < nf; k++) {
+		jv e = jv_array_get(jv_copy(failed), k);
+		jv id = jv_object_get(jv_copy(e), jv_string("Id"));
+		long i = jv_get_kind(id) == JV_KIND_STRING ? strtol(jv_string_value(id), NULL, 10) : -1;
+		jv_free(id);
+		if (i >= 0 && (size_t)i < n) {
+			struct cp_queue_status *t = (struct cp_queue_status *)((char *)st + (size_t)i * stride);
+			jv code = jv_object_get(jv_copy(e), jv_string("Code"));
+			jv msg = jv_object_get(jv_copy(e), jv_string("Message"));
+			jv sf = jv_object_get(jv_copy(e), jv_string("SenderFault"));
+			snprintf(codes[i], sizeof codes[i], "%s",
+			    jv_get_kind(code) == JV_KIND_STRING ? jv_string_value(code) : "Failed");
+			snprintf(msgs[i], sizeof msgs[i], "%s",
+			    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : codes[i]);
+			st_fail(t, codes[i], msgs[i]);
+			t->retryable = cp_retry_classify_aws(codes[i]) != CP_RETRY_NO ||
+			    jv_get_kind(sf) == JV_KIND_FALSE;
+			t->missing = cp_sqs_code_is(codes[i], "QueueDoesNotExist");
+			t->stale = cp_sqs_code_is(codes[i], "MessageNotInflight");
+			t->entry = 1;
+			jv_free(code);
+			jv_free(msg);
+			jv_free(sf);
+		}
+		jv_free(e);
+	}
+	jv_free(failed);
+}
+
 static void sqs_send_done(const struct cp_sqs_reply *r, void *user)
 {
 	struct op *op = user;
@@ -265,35 +303,7 @@ static void sqs_send_done(const struct cp_sqs_reply *r, void *user)
 			jv_free(e);
 		}
 		jv_free(ok);
-		jv failed = jv_object_get(jv_copy(r->result), jv_string("Failed"));
-		int nf = jv_get_kind(failed) == JV_KIND_ARRAY ? jv_array_length(jv_copy(failed)) : 0;
-		for (int k = 0; k < nf; k++) {
-			jv e = jv_array_get(jv_copy(failed), k);
-			jv id = jv_object_get(jv_copy(e), jv_string("Id"));
-			long i = jv_get_kind(id) == JV_KIND_STRING ? strtol(jv_string_value(id), NULL, 10) : -1;
-			jv_free(id);
-			if (i >= 0 && (size_t)i < op->n) {
-				jv code = jv_object_get(jv_copy(e), jv_string("Code"));
-				jv msg = jv_object_get(jv_copy(e), jv_string("Message"));
-				jv sf = jv_object_get(jv_copy(e), jv_string("SenderFault"));
-				snprintf(codes[i], sizeof codes[i], "%s",
-				    jv_get_kind(code) == JV_KIND_STRING ? jv_string_value(code) : "Failed");
-				snprintf(msgs[i], sizeof msgs[i], "%s",
-				    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : codes[i]);
-				st_fail(&res[i].st, codes[i], msgs[i]);
-				/* Throttling is retryable even as a sender's fault;
-				 * otherwise the service's own faults are. */
-				res[i].st.retryable = cp_retry_classify_aws(codes[i]) != CP_RETRY_NO ||
-				    jv_get_kind(sf) == JV_KIND_FALSE;
-				res[i].st.missing = cp_sqs_code_is(codes[i], "QueueDoesNotExist");
-				res[i].st.entry = 1;
-				jv_free(code);
-				jv_free(msg);
-				jv_free(sf);
-			}
-			jv_free(e);
-		}
-		jv_free(failed);
+		batch_failed(r->result, op->n, &res[0].st, sizeof *res, codes, msgs);
 	}
 	for (size_t i = 0; i < op->n; i++) {
 		jv id = jv_array_get(jv_copy(ids), (int)i);
@@ -672,33 +682,7 @@ static void sqs_ack_done(const struct cp_sqs_reply *r, void *user)
 			}
 		}
 		jv_free(ok);
-		jv failed = jv_object_get(jv_copy(r->result), jv_string("Failed"));
-		int nf = jv_get_kind(failed) == JV_KIND_ARRAY ? jv_array_length(jv_copy(failed)) : 0;
-		for (int k = 0; k < nf; k++) {
-			jv e = jv_array_get(jv_copy(failed), k);
-			jv id = jv_object_get(jv_copy(e), jv_string("Id"));
-			long i = jv_get_kind(id) == JV_KIND_STRING ? strtol(jv_string_value(id), NULL, 10) : -1;
-			jv_free(id);
-			if (i >= 0 && (size_t)i < op->n) {
-				jv code = jv_object_get(jv_copy(e), jv_string("Code"));
-				jv msg = jv_object_get(jv_copy(e), jv_string("Message"));
-				jv sf = jv_object_get(jv_copy(e), jv_string("SenderFault"));
-				snprintf(codes[i], sizeof codes[i], "%s",
-				    jv_get_kind(code) == JV_KIND_STRING ? jv_string_value(code) : "Failed");
-				snprintf(msgs[i], sizeof msgs[i], "%s",
-				    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : codes[i]);
-				st_fail(&st[i], codes[i], msgs[i]);
-				st[i].retryable = cp_retry_classify_aws(codes[i]) != CP_RETRY_NO ||
-				    jv_get_kind(sf) == JV_KIND_FALSE;
-				st[i].stale = cp_sqs_code_is(codes[i], "MessageNotInflight");
-				st[i].entry = 1;
-				jv_free(code);
-				jv_free(msg);
-				jv_free(sf);
-			}
-			jv_free(e);
-		}
-		jv_free(failed);
+		batch_failed(r->result, op->n, st, sizeof *st, codes, msgs);
 	}
 	op->q->pending--;
 	op->ack_done(st, op->n, op->user);
