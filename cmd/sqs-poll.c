@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "json.h"
 #include "jsonl.h"
 #include "opts.h"
 #include "progress.h"
@@ -68,26 +69,23 @@ static long written;
 static char **held;
 static size_t nheld, held_cap;
 
-/* The JSON text of a message's body: the body itself when it is JSON on
- * one line (libjq's parse checks it; printing would cost twice as much),
- * else libjq's compact print of it, or of the body as a string when it is
- * not JSON. */
+/* The JSON text of a message's body: the body itself when it is one JSON
+ * value (RFC 8259, lib/json) on one line, else libjq's compact print of
+ * it, or of the body as a string when it is not JSON. */
 static jv body_text(const struct cp_queue_msg *m, int *verbatim)
 {
+	char err[CP_ERR_LEN];
 	*verbatim = 0;
-	jv v = jv_parse_sized(m->body, (int)m->body_len);
-	if (!jv_is_valid(v)) {
-		jv_free(v);
+	int valid = cp_json_valid(m->body, m->body_len, err);
+	if (valid < 0)
+		cp_die(CP_EX_SOFTWARE, "%s", err);
+	if (!valid)
 		return jv_dump_string(jv_string_sized(m->body, (int)m->body_len), 0);
-	}
-	if (!memchr(m->body, '\n', m->body_len) && !memchr(m->body, '\r', m->body_len) &&
-	    !memchr(m->body, 0, m->body_len) && cp_utf8_valid(m->body, m->body_len, NULL)) {
-		/* The body's own bytes (no jv string: checked already). */
-		jv_free(v);
-		*verbatim = 1;
+	if (!memchr(m->body, '\n', m->body_len) && !memchr(m->body, '\r', m->body_len)) {
+		*verbatim = 1; /* the body's own bytes */
 		return jv_null();
 	}
-	return jv_dump_string(v, 0);
+	return jv_dump_string(jv_parse_sized(m->body, (int)m->body_len), 0);
 }
 
 static int write_msg(const struct cp_queue_msg *m)

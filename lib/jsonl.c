@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "json.h"
 #include "sig.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -288,6 +289,14 @@ int cp_line_parse(const char *s, size_t len, jv *out, char *err)
 {
 	if (len > (size_t)0x7fffffff)
 		return cp_err_set(err, "line too long to parse");
+	/* RFC 8259's JSON, not all that libjq 1.6 reads (see json.h). */
+	int valid = cp_json_valid(s, len, err);
+	if (valid < 0)
+		return -1;
+	if (!valid) {
+		cp_json_why_not(s, len, err);
+		return -1;
+	}
 	jv v = jv_parse_sized(s, (int)len);
 	if (jv_is_valid(v)) {
 		*out = v;

@@ -12,8 +12,9 @@
  *
  * Checks.  cp_line_check() finds what makes a line unusable before JSON
  * parsing (empty, NUL bytes, invalid UTF-8, over-long); cp_line_parse()
- * parses exactly one JSON value with libjq.  Both fill err with a reason
- * that names the byte offset where it matters.
+ * parses exactly one JSON value with libjq, once lib/json has said it is
+ * JSON as RFC 8259 defines it (libjq 1.6 also reads "nan", "01", "+1").
+ * Both fill err with a reason that names the byte offset where it matters.
  *
  * Writer.  Lines go to a file descriptor through a block buffer; the buffer
  * is flushed when full, when cp_writer_flush() is called (the reader's idle
@@ -75,7 +76,8 @@ int cp_line_check(const struct cp_line *line, char *err);
 /* Is s[0..len) valid UTF-8 (no overlongs, surrogates or > U+10FFFF)?
  * Returns 1, or 0 with *bad set to the offset of the first invalid byte. */
 int cp_utf8_valid(const char *s, size_t len, size_t *bad);
-/* Parses exactly one JSON value.  0 and *out set, or -1 with err. */
+/* Parses exactly one JSON value (RFC 8259).  0 and *out set, or -1 with
+ * err. */
 int cp_line_parse(const char *s, size_t len, jv *out, char *err);
 
 struct cp_writer;
