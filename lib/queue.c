@@ -236,7 +236,9 @@ static void batch_failed(jv result, size_t n, struct cp_queue_status *st, size_t
 			t->retryable = cp_retry_classify_aws(codes[i]) != CP_RETRY_NO ||
 			    jv_get_kind(sf) == JV_KIND_FALSE;
 			t->missing = cp_sqs_code_is(codes[i], "QueueDoesNotExist");
-			t->stale = cp_sqs_code_is(codes[i], "MessageNotInflight");
+			/* Deleted, expired or received again: SQS says either. */
+			t->stale = cp_sqs_code_is(codes[i], "MessageNotInflight") ||
+			    cp_sqs_code_is(codes[i], "ReceiptHandleIsInvalid");
 			t->entry = 1;
 			jv_free(code);
 			jv_free(msg);
