@@ -95,9 +95,27 @@ void cp_json_end(void)
 static int maybe_deep(const char *s, size_t len)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < len; i++)
-		if ((s[i] == '[' || s[i] == '{') && ++n > JQ_MAX_DEPTH)
+	if (len <= 2 * JQ_MAX_DEPTH)
+		return 0; /* each level takes two bytes */
+	for (const char *p = s, *end = s + len; (p = memchr(p, '[', (size_t)(end - p))); p++)
+		if (++n > JQ_MAX_DEPTH)
 			return 1;
+	for (const char *p = s, *end = s + len; (p = memchr(p, '{', (size_t)(end - p))); p++)
+		if (++n > JQ_MAX_DEPTH)
+			return 1;
+	return 0;
+}
+
+/* Could the text escape a UTF-16 surrogate (\uD800-\uDFFF)?  libjq
+ * refuses one that is not half of a pair; SQLite takes any. */
+static int maybe_surrogate(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	while ((p = memchr(p, '\\', (size_t)(end - p))) && end - p >= 4) {
+		if (p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') && strchr("89abcdefABCDEF", p[3]))
+			return 1;
+		p += 2; /* an escape is two bytes at least */
+	}
 	return 0;
 }
 
@@ -120,7 +138,7 @@ int cp_json_valid(const char *s, size_t len, char *err)
 	sqlite3_clear_bindings(c->valid);
 	if (rc != SQLITE_ROW)
 		return -1;
-	if (valid && maybe_deep(s, len)) {
+	if (valid && (maybe_deep(s, len) || maybe_surrogate(s, len))) {
 		jv v = jv_parse_sized(s, (int)len);
 		valid = jv_is_valid(v);
 		jv_free(v);

@@ -71,7 +71,7 @@ static void test_invalid(void **state)
 	static const char *const no[] = {
 		"", " ", "1 2", "[1,]", "{\"a\":1,}", "{a:1}", "'a'", "[1", "\"a",
 		"\"a\tb\"", "\"\\x\"", "0x10", "1e", "-", "tru", "nul", "[1]]", "//",
-		"\"\\u12\"", "{\"a\" 1}", "{1:2}",
+		"\"\\u12\"", "{\"a\" 1}", "{1:2}", "\"\\ud800\"", "[\"\\ud83d\\u0041\"]",
 	};
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
 		if (valid(no[i]))
