@@ -12,7 +12,9 @@
 #include "json.h"
 #include "sig.h"
 
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK (64 * 1024) /* the most one read() asks for; the first buffer */
+#define MIN_READ (READ_CHUNK / 4)  /* the buffer grows when less is free */
+#define SHRINK_AFTER 16            /* fills needing no more than a chunk, then shrink */
 #define KEEP_TOO_LONG 4096 /* bytes of an over-long line kept for its reject */
 
 struct cp_reader {
@@ -20,6 +22,8 @@ struct cp_reader {
 	char *buf;
 	size_t cap, start, end, scanned; /* scanned: bytes after start without '\n' */
 	size_t max_line;
+	size_t max_cap;        /* what the buffer may grow to: max_line, "\r\n", a read */
+	unsigned small_fills;  /* fills in a row that a first-size buffer would do */
 	uint64_t lineno;
 	int eof, stoppable, nonblock;
 	/* An over-long line being skipped (resumable in non-blocking mode). */
@@ -40,8 +44,12 @@ struct cp_reader *cp_reader_new(int fd, size_t max_line, char *err)
 	}
 	r->fd = fd;
 	r->max_line = max_line ? max_line : CP_LINE_MAX_DEFAULT;
-	/* Room for a whole line of max_line bytes, "\r\n" and one read. */
-	r->cap = r->max_line + 2 + READ_CHUNK;
+	/* At most room for a whole line of max_line bytes, "\r\n" and one
+	 * read; at first, one read's worth.  The buffer grows (fill()) only
+	 * while a line does not fit. */
+	r->max_cap = r->max_line <= SIZE_MAX - 2 - READ_CHUNK ?
+	    r->max_line + 2 + READ_CHUNK : SIZE_MAX;
+	r->cap = READ_CHUNK;
 	r->buf = malloc(r->cap);
 	r->keep = malloc(KEEP_TOO_LONG);
 	r->stoppable = 1;
@@ -72,6 +80,7 @@ void cp_reader_set_stoppable(struct cp_reader *r, int on) { r->stoppable = on; }
 void cp_reader_set_nonblock(struct cp_reader *r, int on) { r->nonblock = on; }
 int cp_reader_fd(const struct cp_reader *r) { return r->fd; }
 uint64_t cp_reader_lineno(const struct cp_reader *r) { return r->lineno; }
+size_t cp_reader_buf_size(const struct cp_reader *r) { return r->cap; }
 
 /* Waits until fd is readable (calling the idle hook first if it would
  * block).  1 readable, 0 stop requested, 2 would block (non-blocking
@@ -104,8 +113,39 @@ static int wait_input(struct cp_reader *r)
 	}
 }
 
-/* Reads more bytes at the end of the buffer.  1 got bytes or EOF (r->eof),
- * 0 stop, 2 would block, -1 error. */
+/* Sizes the buffer for the bytes it holds (from 0 to end): doubles it, up
+ * to max_cap, when less than MIN_READ is free, and gives a grown buffer
+ * back once SHRINK_AFTER fills in a row found a first-size one enough.
+ * Callers hold at most max_line + 1 bytes, so at max_cap more than
+ * READ_CHUNK is free.  0, or -1 when out of memory. */
+static int size_buffer(struct cp_reader *r, char *err)
+{
+	if (r->cap > READ_CHUNK) {
+		if (r->end > READ_CHUNK / 2)
+			r->small_fills = 0;
+		else if (++r->small_fills >= SHRINK_AFTER) {
+			char *b = realloc(r->buf, READ_CHUNK);
+			if (b) {
+				r->buf = b;
+				r->cap = READ_CHUNK;
+			}
+			r->small_fills = 0;
+		}
+	}
+	if (r->cap - r->end < MIN_READ && r->cap < r->max_cap) {
+		size_t cap = r->cap > r->max_cap / 2 ? r->max_cap : 2 * r->cap;
+		char *b = realloc(r->buf, cap);
+		if (!b)
+			return cp_err_set(err, "out of memory reading a line of over %zu bytes", r->end);
+		r->buf = b;
+		r->cap = cap;
+		r->small_fills = 0;
+	}
+	return 0;
+}
+
+/* Reads more bytes at the end of the buffer, at most READ_CHUNK.  1 got
+ * bytes or EOF (r->eof), 0 stop, 2 would block, -1 error. */
 static int fill(struct cp_reader *r, char *err)
 {
 	if (r->start > 0) {
@@ -113,14 +153,19 @@ static int fill(struct cp_reader *r, char *err)
 		r->end -= r->start;
 		r->start = 0;
 	}
+	if (size_buffer(r, err) < 0)
+		return -1;
 	int w = wait_input(r);
 	if (w != 1) {
 		if (w < 0)
 			cp_err_set(err, "waiting for input: %s", strerror(errno));
 		return w;
 	}
+	size_t want = r->cap - r->end;
+	if (want > READ_CHUNK)
+		want = READ_CHUNK;
 	for (;;) {
-		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+		ssize_t n = read(r->fd, r->buf + r->end, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -138,36 +183,41 @@ static int read_status(int f)
 }
 
 /* Discards an over-long line up to and including its newline.  The first
- * KEEP_TOO_LONG bytes are copied to r->keep.  Resumable: the state lives
- * in the reader, so a non-blocking read may stop and come back. */
+ * KEEP_TOO_LONG bytes are copied to r->keep as they go by.  Resumable: the
+ * state lives in the reader, so a non-blocking read may stop and come back.
+ * On entry the buffer's bytes from start hold no newline (r->scanned). */
 static int skip_long(struct cp_reader *r, struct cp_line *line, char *err)
 {
 	if (!r->skipping) {
 		r->skipping = 1;
-		r->skip_kept = r->end - r->start;
-		if (r->skip_kept > KEEP_TOO_LONG)
-			r->skip_kept = KEEP_TOO_LONG;
-		memcpy(r->keep, r->buf + r->start, r->skip_kept);
+		r->skip_kept = 0;
 		r->skip_total = 0;
 		r->skip_last = 0;
 	}
 	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		char *p = r->buf + r->start;
+		char *nl = memchr(p + r->scanned, '\n', r->end - r->start - r->scanned);
+		size_t n = nl ? (size_t)(nl - p) : r->end - r->start;
+		r->scanned = 0;
+		if (r->skip_kept < KEEP_TOO_LONG) {
+			size_t k = KEEP_TOO_LONG - r->skip_kept;
+			if (k > n)
+				k = n;
+			memcpy(r->keep + r->skip_kept, p, k);
+			r->skip_kept += k;
+		}
+		r->skip_total += n;
+		if (n > 0)
+			r->skip_last = p[n - 1];
+		r->start += n;
 		if (nl) {
-			r->skip_total += (size_t)(nl - (r->buf + r->start));
-			if (nl > r->buf + r->start)
-				r->skip_last = nl[-1];
-			r->start = (size_t)(nl - r->buf) + 1;
+			r->start++;
 			if (r->skip_last == '\r') {
 				r->skip_total--;
 				line->crlf = 1;
 			}
 			break;
 		}
-		r->skip_total += r->end - r->start;
-		if (r->end > r->start)
-			r->skip_last = r->buf[r->end - 1];
-		r->start = r->end;
 		if (r->eof) {
 			line->no_newline = 1;
 			break;
@@ -177,9 +227,9 @@ static int skip_long(struct cp_reader *r, struct cp_line *line, char *err)
 			return read_status(f);
 	}
 	r->skipping = 0;
-	r->scanned = 0;
 	line->data = r->keep;
-	line->len = r->skip_kept;
+	/* Not the "\r" of a line shorter than what is kept. */
+	line->len = r->skip_kept < r->skip_total ? r->skip_kept : r->skip_total;
 	line->full_len = r->skip_total;
 	line->too_long = 1;
 	line->lineno = ++r->lineno;
@@ -232,6 +282,12 @@ int cp_utf8_valid(const char *str, size_t len, size_t *bad)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 	while (i < len) {
+		/* ASCII, 8 bytes at a time. */
+		uint64_t w;
+		if (i + 8 <= len && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080u))) {
+			i += 8;
+			continue;
+		}
 		unsigned c = s[i];
 		if (c < 0x80) {
 			i++;

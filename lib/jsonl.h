@@ -4,7 +4,11 @@
  * descriptor, with its 1-based line number, the newline and a CRLF's "\r"
  * removed.  Memory is bounded by max_line: a longer line is skipped to its
  * end (never buffered whole) and reported with too_long set, its first bytes
- * kept for the reject.  A last line without a newline is still a line.
+ * (up to 4 KiB) kept for the reject.  Within that bound the buffer follows
+ * the lines: it reads 64 KiB at a time, doubles only while a line does not
+ * fit (up to max_line plus one read), and shrinks back some reads after a
+ * long line, so a high max_line costs nothing until a line needs it.  A
+ * last line without a newline is still a line.
  * The line's bytes stay valid until the next call.  Before the reader blocks
  * waiting for input it calls the idle hook (the writer's flush, so nothing
  * sits in a buffer while the pipeline idles), and it wakes up when the
@@ -70,6 +74,8 @@ int cp_reader_fd(const struct cp_reader *r);
  * mode) or CP_READ_ERROR (err set). */
 int cp_reader_next(struct cp_reader *r, struct cp_line *line, char *err);
 uint64_t cp_reader_lineno(const struct cp_reader *r);
+/* The line buffer's size now, in bytes (for tests of its growth). */
+size_t cp_reader_buf_size(const struct cp_reader *r);
 
 /* 0 when the line may be parsed, -1 with a reason otherwise. */
 int cp_line_check(const struct cp_line *line, char *err);

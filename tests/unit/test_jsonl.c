@@ -290,13 +290,321 @@ static void test_100mb_stream_flat_memory(void **state)
 	assert_int_equal(r.lines, 1000000);
 	assert_int_equal(r.ok, 800000);
 	assert_int_equal(r.rejected, 200000);
-	/* The reader allocates its buffer once (about 1.1 MiB). */
+	/* The reader's buffer stays at its first size (64 KiB). */
 	long grew_kb = after.ru_maxrss - before.ru_maxrss;
 	print_message("# max RSS grew by %ld KiB over 100 MB\n", grew_kb);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 	/* (Sanitizers keep freed memory in quarantine: no meaning there.) */
 	assert_true(grew_kb < 16 * 1024);
 #endif
+}
+
+/* ---- the buffer's growth ---- */
+
+#define CHUNK (64 * 1024) /* the reader's first buffer and largest read */
+#define KEPT 4096         /* bytes of an over-long line kept */
+
+/* The reader's input: a pipe fed by a thread (short reads), or a regular
+ * file (full reads, as from a redirected file). */
+struct src {
+	int fd, piped;
+	pthread_t t;
+	struct feed f;
+};
+
+static void src_open(struct src *s, const char *data, size_t len, int piped)
+{
+	memset(s, 0, sizeof *s);
+	s->piped = piped;
+	if (piped) {
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		s->fd = p[0];
+		s->f = (struct feed){ p[1], data, len, 1 };
+		assert_int_equal(pthread_create(&s->t, NULL, feeder, &s->f), 0);
+		return;
+	}
+	char path[] = "/tmp/cp-reader-XXXXXX";
+	s->fd = mkstemp(path);
+	assert_true(s->fd >= 0);
+	unlink(path);
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(s->fd, data + off, len - off);
+		assert_true(w > 0);
+		off += (size_t)w;
+	}
+	assert_int_equal(lseek(s->fd, 0, SEEK_SET), 0);
+}
+
+static void src_close(struct src *s)
+{
+	if (s->piped)
+		pthread_join(s->t, NULL);
+	close(s->fd);
+}
+
+struct bufs {
+	size_t lines, max, last; /* buffer sizes seen after each line */
+};
+
+/* Reads data through a reader and checks every line, field by field,
+ * against a plain split of the input; also that the buffer never passes
+ * max_line + "\r\n" + one read. */
+static void check_lines(const char *data, size_t len, size_t max_line, int piped, struct bufs *b)
+{
+	struct src s;
+	src_open(&s, data, len, piped);
+	char err[CP_ERR_LEN];
+	struct cp_reader *r = cp_reader_new(s.fd, max_line, err);
+	assert_non_null(r);
+	size_t limit = max_line ? max_line : CP_LINE_MAX_DEFAULT;
+	memset(b, 0, sizeof *b);
+	b->max = b->last = cp_reader_buf_size(r);
+	assert_int_equal(b->max, CHUNK);
+	struct cp_line line;
+	size_t pos = 0;
+	int rc;
+	while ((rc = cp_reader_next(r, &line, err)) == CP_READ_LINE) {
+		assert_true(pos < len);
+		const char *p = data + pos;
+		const char *nl = memchr(p, '\n', len - pos);
+		size_t raw = nl ? (size_t)(nl - p) : len - pos;
+		size_t full = raw;
+		int crlf = 0;
+		/* (An over-long last line without a newline keeps its "\r".) */
+		if (raw > 0 && p[raw - 1] == '\r' && (nl || raw <= limit + 1)) {
+			full--;
+			crlf = 1;
+		}
+		size_t want = full <= limit ? full : full < KEPT ? full : KEPT;
+		assert_int_equal(line.lineno, b->lines + 1);
+		assert_int_equal(line.full_len, full);
+		assert_int_equal(line.len, want);
+		assert_int_equal(line.too_long, full > limit);
+		assert_int_equal(line.limit, limit);
+		assert_int_equal(line.crlf, crlf);
+		assert_int_equal(line.no_newline, nl == NULL);
+		if (want > 0)
+			assert_memory_equal(line.data, p, want);
+		pos += raw + (nl != NULL);
+		b->lines++;
+		b->last = cp_reader_buf_size(r);
+		if (b->last > b->max)
+			b->max = b->last;
+		assert_true(b->last <= limit + 2 + CHUNK);
+	}
+	assert_int_equal(rc, CP_READ_EOF);
+	assert_int_equal(pos, len);
+	assert_int_equal(cp_reader_lineno(r), b->lines);
+	cp_reader_free(r);
+	src_close(&s);
+}
+
+/* Appends a line of n bytes (a pattern that differs per line, "\r" in the
+ * middle of some) and its end, "\r\n" for every third line. */
+static size_t put_line(char *buf, size_t at, size_t n, unsigned k)
+{
+	for (size_t j = 0; j < n; j++)
+		buf[at + j] = (char)('a' + (k * 7 + j) % 26);
+	if (n > 2 && k % 5 == 0)
+		buf[at + n / 2] = '\r';
+	at += n;
+	if (k % 3 == 0)
+		buf[at++] = '\r';
+	buf[at++] = '\n';
+	return at;
+}
+
+/* Short lines of every length up to 700 bytes, and lines just under, at
+ * and just over one and two reads, so that line ends fall everywhere
+ * around the reads' and the buffer's boundaries. */
+static char *straddling_input(size_t *len)
+{
+	static const size_t big[] = {
+		CHUNK - 2, CHUNK - 1, CHUNK, CHUNK + 1, CHUNK * 3 / 4, CHUNK / 4 * 3 + 1,
+		2 * CHUNK - 1, 2 * CHUNK, 2 * CHUNK + 1, 200000, 0, 1,
+	};
+	size_t cap = 4 * 1024 * 1024;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	size_t at = 0;
+	unsigned k = 0, seed = 1;
+	for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+		for (int j = 0; j < 300; j++) {
+			seed = seed * 1103515245u + 12345u;
+			at = put_line(buf, at, (seed >> 16) % 700, k++);
+		}
+		at = put_line(buf, at, big[i], k++);
+	}
+	assert_true(at < cap);
+	*len = at;
+	return buf;
+}
+
+/* Lines longer than a read, under the limit, come back whole and intact,
+ * from a pipe and from a file. */
+static void test_lines_straddle_reads(void **state)
+{
+	(void)state;
+	size_t len;
+	char *in = straddling_input(&len);
+	struct bufs b;
+	for (int piped = 0; piped <= 1; piped++) {
+		check_lines(in, len, 0, piped, &b);
+		assert_int_equal(b.lines, 12 * 301);
+		/* It grew for the long lines (up to 512 KiB for 200000 bytes). */
+		assert_true(b.max > CHUNK);
+		assert_true(b.max <= 512 * 1024);
+	}
+	/* Without the last newline, and ending in "\r" (stripped). */
+	in[len - 1] = '\r';
+	check_lines(in, len, 0, 0, &b);
+	check_lines(in, len - 1, 0, 1, &b);
+	free(in);
+}
+
+/* A 5 MiB line among short ones with an 8 MiB limit: read whole; the
+ * buffer grows for it (not to the limit) and shrinks back after it. */
+static void test_long_line_under_limit(void **state)
+{
+	(void)state;
+	size_t big = 5 * 1024 * 1024, cap = big + 8 * 1024 * 1024;
+	char *in = malloc(cap);
+	assert_non_null(in);
+	size_t at = 0;
+	unsigned k = 1;
+	while (at < 1024 * 1024)
+		at = put_line(in, at, 300, k++);
+	at = put_line(in, at, big, k++);
+	while (at < big + 4 * 1024 * 1024)
+		at = put_line(in, at, 300, k++);
+	struct bufs b;
+	for (int piped = 0; piped <= 1; piped++) {
+		check_lines(in, at, 8 * 1024 * 1024, piped, &b);
+		assert_true(b.max >= big);
+		assert_true(b.max <= 8 * 1024 * 1024);
+		assert_int_equal(b.last, CHUNK);
+	}
+	free(in);
+}
+
+/* Over-long lines, skipped: counted without "\r", their first 4 KiB kept
+ * (all of a shorter one, whatever the reads), the next line intact. */
+static void test_too_long_lines(void **state)
+{
+	(void)state;
+	size_t cap = 4 * 1024 * 1024;
+	char *in = malloc(cap);
+	assert_non_null(in);
+	size_t at = 0;
+	unsigned k = 0;
+	static const size_t lens[] = {
+		100, 101, 102, 3000, KEPT - 1, KEPT, KEPT + 1, 5000, CHUNK - 1, CHUNK + 5,
+		100000, 100001, 100002, 300000, 1000000, 7,
+	};
+	for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+		at = put_line(in, at, lens[i], k++);
+		at = put_line(in, at, 20, k++);
+	}
+	at = put_line(in, at, 150000, k++); /* the last line, too long, no newline */
+	at--;
+	assert_true(at < cap);
+	struct bufs b;
+	for (int piped = 0; piped <= 1; piped++) {
+		check_lines(in, at, 100, piped, &b);
+		assert_int_equal(b.lines, 33);
+		assert_true(b.max <= 100 + 2 + CHUNK);
+		check_lines(in, at, 100000, piped, &b);
+		assert_true(b.max <= 100000 + 2 + CHUNK);
+		/* Ending in "\r" without a newline: kept (the skip's way). */
+		in[at - 1] = '\r';
+		check_lines(in, at, 100000, piped, &b);
+		in[at - 1] = in[at - 2];
+	}
+	free(in);
+}
+
+/* From a file the reads are 64 KiB: a skipped line's "\r" at the end of
+ * one read and its "\n" at the start of the next; a short one skipped
+ * across two reads. */
+static void test_too_long_crlf_across_reads(void **state)
+{
+	(void)state;
+	size_t n = 2 * CHUNK - 1;
+	char *in = malloc(n + 16);
+	memset(in, 'x', n);
+	memcpy(in + n, "\r\n{}\r\n", 6);
+	struct bufs b;
+	check_lines(in, n + 6, 1000, 0, &b);
+	assert_int_equal(b.lines, 2);
+	assert_int_equal(b.max, CHUNK);
+	/* An over-long line shorter than what is kept, skipped from 500
+	 * bytes before the end of the first read: kept whole, not its "\r". */
+	size_t first = CHUNK - 500 - 1;
+	memset(in, 'y', first);
+	in[first] = '\n';
+	memset(in + first + 1, 'z', 3000);
+	memcpy(in + first + 1 + 3000, "\r\n", 2);
+	check_lines(in, first + 3003, 100, 0, &b);
+	assert_int_equal(b.lines, 2);
+	free(in);
+}
+
+/* Short lines never grow the buffer, however high the limit. */
+static void test_buffer_stays_small(void **state)
+{
+	(void)state;
+	size_t cap = 10 * 1024 * 1024;
+	char *in = malloc(cap + 1024);
+	size_t at = 0;
+	unsigned k = 0;
+	for (; at < cap; k++)
+		at = put_line(in, at, 100 + k % 900, k);
+	struct bufs b;
+	for (int piped = 0; piped <= 1; piped++) {
+		check_lines(in, at, 8 * 1024 * 1024, piped, &b);
+		assert_int_equal(b.lines, k);
+		assert_int_equal(b.max, CHUNK);
+	}
+	free(in);
+}
+
+/* Non-blocking mode: a line longer than a read arrives in pieces; the
+ * buffer grows between CP_READ_AGAINs and the line comes back whole. */
+static void test_nonblocking_long_line(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	char err[CP_ERR_LEN];
+	struct cp_reader *r = cp_reader_new(p[0], 0, err);
+	cp_reader_set_nonblock(r, 1);
+	size_t n = 300000, piece = 30000;
+	char *s = malloc(n);
+	for (size_t j = 0; j < n; j++)
+		s[j] = (char)('A' + j % 23);
+	struct cp_line line;
+	for (size_t off = 0; off < n; off += piece) {
+		assert_int_equal(write(p[1], s + off, piece), (ssize_t)piece);
+		assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	}
+	assert_true(cp_reader_buf_size(r) > CHUNK);
+	assert_int_equal(write(p[1], "\r\n[1]\n", 6), 6);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_LINE);
+	assert_int_equal(line.len, n);
+	assert_int_equal(line.full_len, n);
+	assert_true(line.crlf);
+	assert_false(line.too_long);
+	assert_memory_equal(line.data, s, n);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_LINE);
+	assert_int_equal(line.lineno, 2);
+	assert_memory_equal(line.data, "[1]", 3);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_AGAIN);
+	close(p[1]);
+	assert_int_equal(cp_reader_next(r, &line, err), CP_READ_EOF);
+	cp_reader_free(r);
+	close(p[0]);
+	free(s);
 }
 
 static void test_writer_and_checked_close(void **state)
@@ -410,6 +718,12 @@ int main(void)
 		cmocka_unit_test(test_writer_and_checked_close),
 		cmocka_unit_test(test_writer_big_line),
 		cmocka_unit_test(test_nonblocking),
+		cmocka_unit_test(test_lines_straddle_reads),
+		cmocka_unit_test(test_long_line_under_limit),
+		cmocka_unit_test(test_too_long_lines),
+		cmocka_unit_test(test_too_long_crlf_across_reads),
+		cmocka_unit_test(test_buffer_stays_small),
+		cmocka_unit_test(test_nonblocking_long_line),
 	};
 	return cmocka_run_group_tests_name("jsonl", tests, NULL, NULL);
 }
