@@ -41,13 +41,34 @@ static struct cp_queue *queue;
 static char *queue_url; /* --queue-url, or NULL: each envelope's own */
 static unsigned long stale;
 
-static int prepare(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err)
+/* The stage checks each line is JSON; prepare parses it, without the
+ * body when the envelope ends with it, as sqs-poll writes them. */
+static int needs_value(struct cp_stage *s, const char *line, size_t len)
 {
 	(void)s;
-	if (jv_get_kind(v) != JV_KIND_OBJECT)
-		return cp_err_set(err, "not an envelope: a %s, not an object", jv_kind_name(jv_get_kind(v)));
-	jv rh = cp_record_get(&v, "receipt_handle");
-	jv url = cp_record_get(&v, "queue_url");
+	(void)line;
+	(void)len;
+	return 0;
+}
+
+static int prepare(struct cp_stage *s, jv line, struct cp_stage_item *it, char *err)
+{
+	(void)s;
+	(void)line;
+	size_t off, len;
+	jv v;
+	if (!cp_record_split(it->line, it->line_len, &v, &off, &len))
+		v = jv_parse_sized(it->line, (int)it->line_len);
+	if (jv_get_kind(v) != JV_KIND_OBJECT) {
+		cp_err_set(err, "not an envelope: a %s, not an object", jv_kind_name(jv_get_kind(v)));
+		jv_free(v);
+		return -1;
+	}
+	static const char *const names[] = { "receipt_handle", "queue_url" };
+	jv f[2];
+	cp_record_members(&v, names, 2, f);
+	jv_free(v);
+	jv rh = f[0], url = f[1];
 	int r = 0;
 	if (jv_get_kind(rh) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(rh)) == 0) {
 		r = cp_err_set(err, "not an envelope: no receipt_handle");
@@ -158,7 +179,8 @@ int main(int argc, const char **argv)
 	struct cp_writer *out = rj ? cp_writer_new(1, err) : NULL;
 	if (!out)
 		cp_die(rj ? CP_EX_SOFTWARE : CP_EX_CONFIG, "%s", err);
-	struct cp_stage_ops ops = { .prepare = prepare, .submit = submit, .free_data = free, .run = run };
+	struct cp_stage_ops ops = { .prepare = prepare, .needs_value = needs_value, .submit = submit,
+		.free_data = free, .run = run };
 	struct cp_stage_opts so = {
 		.max_items = CP_SQS_MAX_BATCH,
 		.max_in_flight = cp_qopts.jobs > 0 ? cp_qopts.jobs : 8,

@@ -149,33 +149,100 @@ static int string_of(struct cp_jq *q, jv rec, char **out, const char *what, char
 	return *out ? 0 : cp_err_set(err, "out of memory");
 }
 
-static int prepare(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err)
+/* The stage only checks lines are JSON: prepare parses what it needs. */
+static int needs_value(struct cp_stage *s, const char *line, size_t len)
 {
 	(void)s;
+	(void)line;
+	(void)len;
+	return 0;
+}
+
+static int any_expr(void)
+{
+	return group_q || dedup_q || delay_q || nattrs;
+}
+
+/* Copies n bytes into m->body. */
+static int set_body(struct msg *m, const char *s, size_t n)
+{
+	/* Not strdup: a string body may hold NUL ("\u0000"). */
+	if (!(m->body = malloc(n + 1)))
+		return -1;
+	memcpy(m->body, s, n);
+	m->body[n] = 0;
+	m->body_len = n;
+	return 0;
+}
+
+/* What a line holds: a bare record (sent as the line's bytes), or an
+ * envelope, whose body is sent: a JSON string's contents, else the body's
+ * JSON text, as it appears in the line when the envelope ends with it (as
+ * sqs-poll writes them), else as libjq prints it.  *env gets the envelope
+ * (borrowed by the caller, jv_invalid() for a bare record) and *rec the
+ * record, parsed only when want_rec. */
+static int split_line(const struct cp_stage_item *it, struct msg *m, int want_rec, jv *env,
+    jv *rec, char *err)
+{
+	size_t off, len;
+	*env = jv_invalid();
+	*rec = jv_invalid();
+	if (cp_record_maybe_envelope(it->line, it->line_len)) {
+		jv head;
+		if (cp_record_split(it->line, it->line_len, &head, &off, &len)) {
+			if (jv_get_kind(head) == JV_KIND_OBJECT &&
+			    (jv_object_has(jv_copy(head), jv_string("receipt_handle")) ||
+			    jv_object_has(jv_copy(head), jv_string("message_id")))) {
+				*env = head;
+				const char *text = it->line + off;
+				if (text[0] == '"' || want_rec) {
+					*rec = jv_parse_sized(text, (int)len);
+					if (jv_get_kind(*rec) == JV_KIND_STRING)
+						return set_body(m, jv_string_value(*rec),
+						    (size_t)jv_string_length_bytes(jv_copy(*rec))) < 0 ?
+						    cp_err_set(err, "out of memory") : 0;
+				}
+				return set_body(m, text, len) < 0 ? cp_err_set(err, "out of memory") : 0;
+			}
+			jv_free(head);
+		} else {
+			jv v = jv_parse_sized(it->line, (int)it->line_len);
+			if (cp_record_is_envelope(&v)) {
+				*rec = cp_record_body(&v);
+				*env = v;
+				if (jv_get_kind(*rec) == JV_KIND_STRING)
+					return set_body(m, jv_string_value(*rec),
+					    (size_t)jv_string_length_bytes(jv_copy(*rec))) < 0 ?
+					    cp_err_set(err, "out of memory") : 0;
+				jv d = jv_dump_string(jv_copy(*rec), 0);
+				int r = set_body(m, jv_string_value(d), (size_t)jv_string_length_bytes(jv_copy(d)));
+				jv_free(d);
+				return r < 0 ? cp_err_set(err, "out of memory") : 0;
+			}
+			*rec = v;
+			return 0;
+		}
+	}
+	if (want_rec)
+		*rec = jv_parse_sized(it->line, (int)it->line_len);
+	return 0;
+}
+
+static int prepare(struct cp_stage *s, jv line, struct cp_stage_item *it, char *err)
+{
+	(void)s;
+	(void)line;
 	struct msg *m = calloc(1, sizeof *m);
 	if (!m)
 		return cp_err_set(err, "out of memory");
 	it->data = m;
 	m->delay = -1;
-	int env = cp_record_is_envelope(&v);
-	jv rec = cp_record_body(&v);
-	jv mattrs = jv_object();
-	if (env) {
-		if (jv_get_kind(rec) == JV_KIND_STRING) {
-			/* Not strdup: the string may hold NUL ("\u0000"). */
-			m->body_len = (size_t)jv_string_length_bytes(jv_copy(rec));
-			if ((m->body = malloc(m->body_len + 1))) {
-				memcpy(m->body, jv_string_value(rec), m->body_len);
-				m->body[m->body_len] = 0;
-			}
-		} else {
-			jv d = jv_dump_string(jv_copy(rec), 0);
-			m->body = strdup(jv_string_value(d));
-			m->body_len = (size_t)jv_string_length_bytes(jv_copy(d));
-			jv_free(d);
-		}
-		if (!m->body)
-			goto oom;
+	jv v, rec, mattrs = jv_object();
+	if (split_line(it, m, any_expr(), &v, &rec, err) < 0) {
+		jv_free(v);
+		goto fail;
+	}
+	if (jv_is_valid(v)) {
 		/* A redrive keeps what the message had. */
 		jv ma = cp_record_get(&v, "message_attributes");
 		if (jv_get_kind(ma) == JV_KIND_OBJECT) {
@@ -186,15 +253,19 @@ static int prepare(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err
 		if (jv_get_kind(sa) == JV_KIND_OBJECT) {
 			jv g = jv_object_get(jv_copy(sa), jv_string("MessageGroupId"));
 			jv d = jv_object_get(jv_copy(sa), jv_string("MessageDeduplicationId"));
-			if (jv_get_kind(g) == JV_KIND_STRING && !(m->group = strdup(jv_string_value(g))))
-				goto oom;
-			if (jv_get_kind(d) == JV_KIND_STRING && !(m->dedup = redrive_dedup(&v)))
-				goto oom;
+			int oom = (jv_get_kind(g) == JV_KIND_STRING && !(m->group = strdup(jv_string_value(g)))) ||
+			    (jv_get_kind(d) == JV_KIND_STRING && !(m->dedup = redrive_dedup(&v)));
 			jv_free(g);
 			jv_free(d);
+			if (oom) {
+				jv_free(sa);
+				jv_free(v);
+				goto oom;
+			}
 		}
 		jv_free(sa);
 	}
+	jv_free(v);
 	size_t body_len = m->body ? m->body_len : it->line_len;
 	const char *body = m->body ? m->body : it->line;
 	if (group_q) {
@@ -383,7 +454,8 @@ int main(int argc, const char **argv)
 	struct cp_writer *out = rj ? cp_writer_new(1, err) : NULL;
 	if (!out)
 		cp_die(rj ? CP_EX_SOFTWARE : CP_EX_CONFIG, "%s", err);
-	struct cp_stage_ops ops = { .prepare = prepare, .submit = submit, .free_data = msg_free, .run = run };
+	struct cp_stage_ops ops = { .prepare = prepare, .needs_value = needs_value, .submit = submit,
+		.free_data = msg_free, .run = run };
 	struct cp_stage_opts so = {
 		.max_items = (size_t)batch_max,
 		.max_bytes = CP_SQS_MAX_PAYLOAD,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jsonl.h"
+#include "record.h"
 #include "spool.h"
 #include "sqs.h"
 #include "timeutil.h"
@@ -220,14 +221,14 @@ static void batch_failed(jv result, size_t n, struct cp_queue_status *st, size_t
 	int nf = jv_get_kind(failed) == JV_KIND_ARRAY ? jv_array_length(jv_copy(failed)) : 0;
 	for (int k = 0; k < nf; k++) {
 		jv e = jv_array_get(jv_copy(failed), k);
-		jv id = jv_object_get(jv_copy(e), jv_string("Id"));
+		static const char *const names[] = { "Id", "Code", "Message", "SenderFault" };
+		jv f[4];
+		cp_record_members(&e, names, 4, f);
+		jv id = f[0], code = f[1], msg = f[2], sf = f[3];
 		long i = jv_get_kind(id) == JV_KIND_STRING ? strtol(jv_string_value(id), NULL, 10) : -1;
 		jv_free(id);
 		if (i >= 0 && (size_t)i < n) {
 			struct cp_queue_status *t = (struct cp_queue_status *)((char *)st + (size_t)i * stride);
-			jv code = jv_object_get(jv_copy(e), jv_string("Code"));
-			jv msg = jv_object_get(jv_copy(e), jv_string("Message"));
-			jv sf = jv_object_get(jv_copy(e), jv_string("SenderFault"));
 			snprintf(codes[i], sizeof codes[i], "%s",
 			    jv_get_kind(code) == JV_KIND_STRING ? jv_string_value(code) : "Failed");
 			snprintf(msgs[i], sizeof msgs[i], "%s",
@@ -236,14 +237,21 @@ static void batch_failed(jv result, size_t n, struct cp_queue_status *st, size_t
 			t->retryable = cp_retry_classify_aws(codes[i]) != CP_RETRY_NO ||
 			    jv_get_kind(sf) == JV_KIND_FALSE;
 			t->missing = cp_sqs_code_is(codes[i], "QueueDoesNotExist");
-			/* Deleted, expired or received again: SQS says either. */
+			/* Deleted, expired or received again.  Real SQS answers a
+			 * visibility change for a deleted message with
+			 * InvalidParameterValue: "Value … for parameter ReceiptHandle
+			 * is invalid. Reason: Message does not exist or is not
+			 * available for visibility timeout change." (seen in
+			 * vmihailenco/taskq#29); emulators say MessageNotInflight. */
 			t->stale = cp_sqs_code_is(codes[i], "MessageNotInflight") ||
-			    cp_sqs_code_is(codes[i], "ReceiptHandleIsInvalid");
+			    cp_sqs_code_is(codes[i], "ReceiptHandleIsInvalid") ||
+			    (cp_sqs_code_is(codes[i], "InvalidParameterValue") &&
+			    strstr(msgs[i], "ReceiptHandle") && strstr(msgs[i], "does not exist"));
 			t->entry = 1;
-			jv_free(code);
-			jv_free(msg);
-			jv_free(sf);
 		}
+		jv_free(code);
+		jv_free(msg);
+		jv_free(sf);
 		jv_free(e);
 	}
 	jv_free(failed);
@@ -275,17 +283,21 @@ static void sqs_send_done(const struct cp_sqs_reply *r, void *user)
 		int nok = jv_get_kind(ok) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ok)) : 0;
 		for (int k = 0; k < nok; k++) {
 			jv e = jv_array_get(jv_copy(ok), k);
-			jv id = jv_object_get(jv_copy(e), jv_string("Id"));
+			static const char *const names[] = { "Id", "MessageId", "MD5OfMessageBody",
+				"MD5OfMessageAttributes", "SequenceNumber" };
+			jv f[5];
+			cp_record_members(&e, names, 5, f);
+			jv id = f[0], mid = f[1], md5 = f[2], md5a = f[3], seq = f[4];
 			long i = jv_get_kind(id) == JV_KIND_STRING ? strtol(jv_string_value(id), NULL, 10) : -1;
 			jv_free(id);
 			if (i < 0 || (size_t)i >= op->n) {
+				jv_free(mid);
+				jv_free(md5);
+				jv_free(md5a);
+				jv_free(seq);
 				jv_free(e);
 				continue;
 			}
-			jv mid = jv_object_get(jv_copy(e), jv_string("MessageId"));
-			jv md5 = jv_object_get(jv_copy(e), jv_string("MD5OfMessageBody"));
-			jv md5a = jv_object_get(jv_copy(e), jv_string("MD5OfMessageAttributes"));
-			jv seq = jv_object_get(jv_copy(e), jv_string("SequenceNumber"));
 			memset(&res[i].st, 0, sizeof res[i].st);
 			if (jv_get_kind(md5) != JV_KIND_STRING || strcmp(jv_string_value(md5), op->md5_body[i]) != 0) {
 				st_fail(&res[i].st, "MD5Mismatch", "MD5OfMessageBody differs from the body sent");
@@ -452,9 +464,9 @@ oom:
 
 /* ---- receive ---- */
 
-static int64_t attr_ms(jv attrs, const char *name)
+/* The number an SQS attribute's string holds, or 0.  Consumes v. */
+static int64_t attr_num(jv v)
 {
-	jv v = jv_object_get(jv_copy(attrs), jv_string(name));
 	int64_t r = jv_get_kind(v) == JV_KIND_STRING ? strtoll(jv_string_value(v), NULL, 10) : 0;
 	jv_free(v);
 	return r;
@@ -474,13 +486,11 @@ static void sqs_recv_done(const struct cp_sqs_reply *r, void *user)
 		abort();
 	for (int k = 0; k < total; k++) {
 		jv e = jv_array_get(jv_copy(msgs), k);
-		jv body = jv_object_get(jv_copy(e), jv_string("Body"));
-		jv id = jv_object_get(jv_copy(e), jv_string("MessageId"));
-		jv rh = jv_object_get(jv_copy(e), jv_string("ReceiptHandle"));
-		jv md5 = jv_object_get(jv_copy(e), jv_string("MD5OfBody"));
-		jv md5a = jv_object_get(jv_copy(e), jv_string("MD5OfMessageAttributes"));
-		jv attrs = jv_object_get(jv_copy(e), jv_string("Attributes"));
-		jv mattrs = jv_object_get(jv_copy(e), jv_string("MessageAttributes"));
+		static const char *const names[] = { "Body", "MessageId", "ReceiptHandle", "MD5OfBody",
+			"MD5OfMessageAttributes", "Attributes", "MessageAttributes" };
+		jv f[7];
+		cp_record_members(&e, names, 7, f);
+		jv body = f[0], id = f[1], rh = f[2], md5 = f[3], md5a = f[4], attrs = f[5], mattrs = f[6];
 		if (jv_get_kind(attrs) != JV_KIND_OBJECT) {
 			jv_free(attrs);
 			attrs = jv_object();
@@ -523,8 +533,11 @@ static void sqs_recv_done(const struct cp_sqs_reply *r, void *user)
 			x->receipt = jv_string_value(rh);
 			x->body = jv_string_value(body);
 			x->body_len = (size_t)jv_string_length_bytes(jv_copy(body));
-			x->receive_count = (int)attr_ms(attrs, "ApproximateReceiveCount");
-			x->sent_ms = attr_ms(attrs, "SentTimestamp");
+			static const char *const an[] = { "ApproximateReceiveCount", "SentTimestamp" };
+			jv a[2];
+			cp_record_members(&attrs, an, 2, a);
+			x->receive_count = (int)attr_num(a[0]);
+			x->sent_ms = attr_num(a[1]);
 			x->attributes = attrs;
 			x->message_attributes = mattrs;
 			keep = jv_array_append(keep, id);

@@ -1,6 +1,11 @@
 /* record: see record.h. */
 #include "record.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
 jv cp_record_get(const jv *obj, const char *key)
 {
 	if (jv_get_kind(*obj) != JV_KIND_OBJECT)
@@ -26,4 +31,90 @@ jv cp_record_body(const jv *line)
 	if (cp_record_is_envelope(line))
 		return jv_object_get(jv_copy(*line), jv_string("body"));
 	return jv_copy(*line);
+}
+
+static int contains(const char *s, size_t len, const char *what)
+{
+	return memmem(s, len, what, strlen(what)) != NULL;
+}
+
+int cp_record_maybe_envelope(const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	if (i == len || s[i] != '{')
+		return 0;
+	/* Only \u escapes can spell letters and '_' another way. */
+	if (memchr(s, '\\', len) && contains(s, len, "\\u"))
+		return 1;
+	return contains(s, len, "\"body\"") &&
+	    (contains(s, len, "\"receipt_handle\"") || contains(s, len, "\"message_id\""));
+}
+
+void cp_record_members(const jv *obj, const char *const *names, size_t n, jv *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = jv_invalid();
+	if (jv_get_kind(*obj) != JV_KIND_OBJECT)
+		return;
+	jv o = *obj;
+	jv_object_foreach(o, k, v) {
+		const char *ks = jv_string_value(k);
+		size_t i = 0;
+		while (i < n && strcmp(ks, names[i]) != 0)
+			i++;
+		if (i < n) {
+			jv_free(out[i]); /* libjq keeps one value per key: never used */
+			out[i] = v;
+		} else {
+			jv_free(v);
+		}
+		jv_free(k);
+	}
+}
+
+static int is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int cp_record_split(const char *s, size_t len, jv *head, size_t *body_off, size_t *body_len)
+{
+	static const char member[] = ",\"body\":";
+	const size_t mlen = sizeof member - 1;
+	size_t end = len;
+	while (end > 0 && is_ws(s[end - 1]))
+		end--;
+	if (end == 0 || s[end - 1] != '}')
+		return 0;
+	end--; /* the closing brace */
+	/* The first few: sqs-poll writes the body first after the envelope's
+	 * own members, and a message attribute named "body" may come before. */
+	const char *p = s;
+	for (int tries = 0; tries < 4 && (p = memmem(p, (size_t)(s + end - p), member, mlen)); tries++, p++) {
+		size_t hlen = (size_t)(p - s), b = hlen + mlen, e = end;
+		while (b < e && is_ws(s[b]))
+			b++;
+		while (e > b && is_ws(s[e - 1]))
+			e--;
+		if (e == b || cp_json_valid(s + b, e - b, NULL) != 1)
+			continue;
+		char *h = malloc(hlen + 2);
+		if (!h)
+			return 0;
+		memcpy(h, s, hlen);
+		h[hlen] = '}';
+		h[hlen + 1] = 0;
+		jv v = jv_parse_sized(h, (int)hlen + 1);
+		free(h);
+		if (jv_get_kind(v) == JV_KIND_OBJECT) {
+			*head = v;
+			*body_off = b;
+			*body_len = e - b;
+			return 1;
+		}
+		jv_free(v);
+	}
+	return 0;
 }

@@ -427,6 +427,14 @@ int cp_sqs_body_check(const char *body, size_t len, char *err)
 {
 	const unsigned char *s = (const unsigned char *)body;
 	for (size_t i = 0; i < len;) {
+		/* 8 bytes of ASCII from U+0020 on, at a time: a byte of 0x80 or
+		 * more, or under 0x20, sends the word to the loop below. */
+		uint64_t w;
+		if (i + 8 <= len && (memcpy(&w, s + i, 8),
+		    !((w | ((w - 0x2020202020202020u) & ~w)) & 0x8080808080808080u))) {
+			i += 8;
+			continue;
+		}
 		unsigned c = s[i], cp;
 		size_t n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
 		/* Before reading the continuation bytes, not after. */

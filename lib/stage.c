@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "json.h"
 #include "progress.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -201,6 +202,18 @@ static void add(struct cp_stage *s, struct cp_stage_item *it, int64_t now)
 		submit(s, i);
 }
 
+/* Parses a line, or only checks it is JSON when its value is not needed
+ * (v stays jv_invalid()).  0, or -1 with why. */
+static int check_json(struct cp_stage *s, const struct cp_line *line, jv *v, char *why)
+{
+	if (!s->ops.needs_value || s->ops.needs_value(s, line->data, line->len))
+		return cp_line_parse(line->data, line->len, v, why);
+	int valid = cp_json_valid(line->data, line->len, why);
+	if (valid == 0)
+		cp_json_why_not(line->data, line->len, why);
+	return valid == 1 ? 0 : -1;
+}
+
 /* Reads and prepares one line; returns the reader's status. */
 static int take_line(struct cp_stage *s, struct cp_reader *in, int64_t now, char *err)
 {
@@ -223,7 +236,7 @@ static int take_line(struct cp_stage *s, struct cp_reader *in, int64_t now, char
 	it->line[line.len] = 0;
 	it->line_len = line.len;
 	it->lineno = line.lineno;
-	if (cp_line_check(&line, why) < 0 || cp_line_parse(line.data, line.len, &v, why) < 0) {
+	if (cp_line_check(&line, why) < 0 || check_json(s, &line, &v, why) < 0) {
 		cp_count_rejected();
 		s->rejected_final++;
 		cp_reject(s->rj, line.lineno, why, 0, line.data, line.len, line.full_len);

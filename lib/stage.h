@@ -71,8 +71,13 @@ struct cp_stage_outcome {
 
 struct cp_stage_ops {
 	/* Turns a parsed line (borrowed v) into it: sets key, size and data.
-	 * 0, or -1 with err to reject the line. */
+	 * 0, or -1 with err to reject the line.  v is jv_invalid() when
+	 * needs_value said the line's value is not needed. */
 	int (*prepare)(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err);
+	/* Optional: does prepare need the line's value?  When it answers 0
+	 * the line is only checked to be JSON (lib/json, five times cheaper
+	 * than parsing it with libjq).  NULL: always parsed. */
+	int (*needs_value)(struct cp_stage *s, const char *line, size_t len);
 	/* Submits a batch of n items of one key; later calls
 	 * cp_stage_item_done() for each and cp_stage_batch_done() once.
 	 * 0, or -1 with err when the batch cannot go out at all (a

@@ -65,6 +65,97 @@ static jv read_rejects(const char *path)
 	return all;
 }
 
+/* split s: 1 and the body's text in body, the head printed in head; or 0. */
+static int split(const char *s, char *head, char *body)
+{
+	jv h;
+	size_t off, len;
+	if (!cp_record_split(s, strlen(s), &h, &off, &len))
+		return 0;
+	jv d = jv_dump_string(h, JV_PRINT_SORTED);
+	strcpy(head, jv_string_value(d));
+	jv_free(d);
+	memcpy(body, s + off, len);
+	body[len] = 0;
+	return 1;
+}
+
+static void test_split(void **state)
+{
+	(void)state;
+	char h[512], b[512];
+	/* As sqs-poll writes them: the body kept byte for byte. */
+	assert_true(split("{\"queue_url\":\"q\",\"receipt_handle\":\"r\",\"body\":{\"n\":9007199254740993,\"f\":1.50}}", h, b));
+	assert_string_equal(h, "{\"queue_url\":\"q\",\"receipt_handle\":\"r\"}");
+	assert_string_equal(b, "{\"n\":9007199254740993,\"f\":1.50}");
+	assert_true(split("{\"message_id\":\"m\",\"body\":\"a \\\"b\\\" \\u00e9\"}", h, b));
+	assert_string_equal(b, "\"a \\\"b\\\" \\u00e9\"");
+	assert_true(split(" {\"a\":1,\"body\":  [1, 2] \t} \r\n", h, b));
+	assert_string_equal(b, "[1, 2]");
+	/* A message attribute named "body" comes first. */
+	assert_true(split("{\"receipt_handle\":\"r\",\"message_attributes\":{\"x\":1,\"body\":{\"DataType\":\"String\"}},\"body\":7}", h, b));
+	assert_string_equal(b, "7");
+	assert_string_equal(h, "{\"message_attributes\":{\"body\":{\"DataType\":\"String\"},\"x\":1},\"receipt_handle\":\"r\"}");
+	/* The body itself has a "body" member. */
+	assert_true(split("{\"receipt_handle\":\"r\",\"body\":{\"x\":1,\"body\":2}}", h, b));
+	assert_string_equal(b, "{\"x\":1,\"body\":2}");
+	/* Not the last member, not at the top, or first: parse it whole. */
+	assert_false(split("{\"a\":1,\"body\":2,\"c\":3}", h, b));
+	assert_false(split("{\"a\":{\"x\":1,\"body\":2}}", h, b));
+	assert_false(split("{\"body\":2,\"receipt_handle\":\"r\"}", h, b));
+	assert_false(split("{\"body\":2}", h, b));
+	assert_false(split("\"x\"", h, b));
+	/* Inside a string the bytes are escaped: no split there. */
+	assert_false(split("{\"a\":\"x\\\",\\\"body\\\":1\"}", h, b));
+	/* A string value ending in ',' then "body": not JSON, but the check
+	 * is on the parts. */
+	assert_false(split("{\"a\":\"x,\"body\":1}", h, b));
+}
+
+static void test_members(void **state)
+{
+	(void)state;
+	jv o = parse("{\"b\":2,\"a\":\"x\",\"c\":null}");
+	static const char *const names[] = { "a", "z", "c" };
+	jv f[3];
+	cp_record_members(&o, names, 3, f);
+	assert_true(equal(f[0], "\"x\""));
+	assert_false(jv_is_valid(f[1]));
+	jv_free(f[1]);
+	assert_true(equal(f[2], "null"));
+	jv_free(o);
+	jv n = parse("[1]");
+	cp_record_members(&n, names, 3, f);
+	for (int i = 0; i < 3; i++) {
+		assert_false(jv_is_valid(f[i]));
+		jv_free(f[i]);
+	}
+	jv_free(n);
+}
+
+static void test_maybe_envelope(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {
+		"{\"receipt_handle\":\"r\",\"body\":1}", " {\"message_id\":\"m\",\"body\":1}",
+		"{\"\\u0062ody\":1,\"message_id\":\"m\"}", "{\"x\":\"\\u0041\"}",
+	};
+	static const char *const no[] = {
+		"[\"receipt_handle\",\"body\"]", "{\"body\":1}", "{\"receipt_handle\":1}", "\"body\"", "1",
+		"{\"bodyx\":1,\"message_id\":2}",
+	};
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		assert_true(cp_record_maybe_envelope(yes[i], strlen(yes[i])));
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		assert_false(cp_record_maybe_envelope(no[i], strlen(no[i])));
+	/* Every envelope is found: all that the parse says is one. */
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+		jv v = jv_parse(no[i]);
+		assert_false(cp_record_is_envelope(&v));
+		jv_free(v);
+	}
+}
+
 static void test_rejects(void **state)
 {
 	(void)state;
@@ -187,6 +278,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_members),
+		cmocka_unit_test(test_maybe_envelope),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_rejects_open_fails),
 		cmocka_unit_test(test_jq),
