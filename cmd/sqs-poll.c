@@ -19,7 +19,26 @@
  * one short poll).  SIGTERM/SIGINT: stop receiving, write what it holds,
  * exit 0; the messages of long polls still open come back after their
  * visibility timeout.
+ *
+ * --heartbeat MAX keeps each message written invisible while the stages
+ * downstream work on it, for at most MAX seconds after it was received:
+ * it receives with an explicit visibility timeout T (--visibility-timeout,
+ * else 30 s) and, every T/2 from a message's receive, sets its visibility
+ * to T again (ChangeMessageVisibilityBatch, 10 receipts a call, only the
+ * messages due; the last change is shorter, so that the message comes
+ * back at MAX).  A message leaves the heartbeat when a change finds its
+ * receipt stale (deleted downstream: the normal end), at MAX, or when a
+ * change fails for good (the first warned, all counted); a change that
+ * may pass is made again a second later.  Stopping to receive (--max,
+ * --until-empty) does not end the run while messages are held: it ends
+ * once all have left the heartbeat.  SIGTERM/SIGINT end it at once, and a
+ * closed stdout too; what was held comes back within T.  Memory: one entry
+ * per message held, kept in the order the changes fall due, so a turn of
+ * the loop looks only at those due.  A spool runs one operation at a
+ * time: there, one receive at a time, never while changes are out, and
+ * waiting no longer than until the next change is due.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -36,13 +55,15 @@
 #include "timeutil.h"
 
 static int receivers = 1, wait_s = CP_SQS_MAX_WAIT, visibility = -1, batch = 10;
-static int max_msgs, until_empty, peek, raw, del;
+static int max_msgs, until_empty, peek, raw, del, heartbeat;
+
+enum { OPT_HEARTBEAT = 1 };
 
 static struct poptOption options[] = {
 	{ "receivers", 'w', POPT_ARG_INT, &receivers, 0, "long polls in flight at once (1)", "N" },
 	{ "wait", 0, POPT_ARG_INT, &wait_s, 0, "seconds a long poll waits for messages (0-20; 20)", "S" },
 	{ "visibility-timeout", 0, POPT_ARG_INT, &visibility, 0,
-	  "seconds a received message stays invisible (the queue's)", "S" },
+	  "seconds a received message stays invisible (the queue's; 30 with --heartbeat)", "S" },
 	{ "batch", 'b', POPT_ARG_INT, &batch, 0, "messages per receive (1-10; 10)", "N" },
 	{ "max", 'n', POPT_ARG_INT, &max_msgs, 0, "stop after N messages", "N" },
 	{ "until-empty", 'e', POPT_ARG_NONE, &until_empty, 0,
@@ -50,14 +71,29 @@ static struct poptOption options[] = {
 	{ "peek", 0, POPT_ARG_NONE, &peek, 0, "show without consuming: messages become visible again when it ends", NULL },
 	{ "raw", 'r', POPT_ARG_NONE, &raw, 0, "write bare bodies instead of envelopes (dumps)", NULL },
 	{ "delete", 0, POPT_ARG_NONE, &del, 0, "delete each message once written (at most once)", NULL },
+	{ "heartbeat", 0, POPT_ARG_STRING, NULL, OPT_HEARTBEAT,
+	  "keep each message written invisible until it is deleted downstream, for at most MAX seconds (1-43200)",
+	  "MAX" },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, cp_qopts_table, 0, "Queue and AWS options:", NULL },
 	POPT_TABLEEND
 };
+
+static int on_option(int val, const char *arg, char *err)
+{
+	long long v;
+	if (val != OPT_HEARTBEAT)
+		return 0;
+	if (cp_opts_number("--heartbeat", arg, 1, 43200, &v, err) < 0)
+		return -1;
+	heartbeat = (int)v;
+	return 0;
+}
 
 static const struct cp_tool tool = {
 	.name = "sqs-poll",
 	.summary = "Long-poll an SQS queue or a local spool and write an envelope per message.",
 	.options = options,
+	.on_option = on_option,
 };
 
 static struct cp_queue *queue;
@@ -188,10 +224,251 @@ static void release_held(void)
 	nheld = 0;
 }
 
+/* ---- --heartbeat ---- */
+
+/* A message written and not yet known to be deleted. */
+struct hb_msg {
+	char *receipt;
+	int64_t recv_ms;          /* when it was received (monotonic clock) */
+	int64_t due_ms;           /* when its visibility is to be set again */
+};
+
+/* A ChangeMessageVisibilityBatch in flight: it owns its messages until
+ * its answer puts them back or lets them go. */
+struct beat {
+	struct beat *prev, *next;
+	int64_t sent_ms;
+	int seconds;
+	size_t n;
+	struct hb_msg m[CP_SQS_MAX_BATCH];
+};
+
+static int hb_t;                  /* T: the visibility timeout in effect (s) */
+/* The messages held, in the order they fall due: a ring buffer.  All share
+ * T, so a message received or extended is due T/2 later, never before
+ * those already there (answers out of order go a few places from the
+ * end); one whose change may pass goes back to the front, due at once. */
+static struct hb_msg *hb;
+static size_t hb_first, hb_n, hb_cap;
+static struct beat *beats;        /* in flight */
+static int64_t hb_pause_ms;       /* no change before (after one that may pass) */
+static int64_t recv_after_ms;     /* a spool: no receive before */
+static long hb_extended, hb_deleted, hb_max, hb_failed;
+static char capped;               /* marks a spool receive whose wait was cut */
+
+static struct hb_msg *hb_at(size_t i)
+{
+	return &hb[(hb_first + i) % hb_cap];
+}
+
+static int hb_grow(void)
+{
+	if (hb_n < hb_cap)
+		return 0;
+	size_t cap = hb_cap ? 2 * hb_cap : 64;
+	struct hb_msg *h = malloc(cap * sizeof *h);
+	if (!h)
+		return -1;
+	for (size_t i = 0; i < hb_n; i++)
+		h[i] = *hb_at(i);
+	free(hb);
+	hb = h;
+	hb_cap = cap;
+	hb_first = 0;
+	return 0;
+}
+
+/* A message that cannot be kept invisible any more: the first is told,
+ * the others counted. */
+static void hb_fail(struct hb_msg *m, const char *code, const char *message)
+{
+	if (hb_failed++ == 0)
+		cp_warn("keeping a message invisible failed: %s: %s; it comes back after its "
+		    "visibility timeout (more such failures are only counted)", code, message);
+	free(m->receipt);
+}
+
+/* Puts m in its place by due time, looking from the end. */
+static void hb_insert(struct hb_msg *m)
+{
+	if (hb_grow() < 0) {
+		hb_fail(m, "OutOfMemory", "no memory to hold it");
+		return;
+	}
+	size_t i = hb_n;
+	for (; i > 0 && hb_at(i - 1)->due_ms > m->due_ms; i--)
+		*hb_at(i) = *hb_at(i - 1);
+	*hb_at(i) = *m;
+	hb_n++;
+}
+
+static void hb_push_front(struct hb_msg *m)
+{
+	if (hb_grow() < 0) {
+		hb_fail(m, "OutOfMemory", "no memory to hold it");
+		return;
+	}
+	hb_first = (hb_first + hb_cap - 1) % hb_cap;
+	hb_n++;
+	*hb_at(0) = *m;
+}
+
+static void hb_pop_front(void)
+{
+	hb_first = (hb_first + 1) % hb_cap;
+	hb_n--;
+}
+
+/* A message written: first due T/2 after its receive. */
+static void hb_hold(const char *receipt, int64_t now)
+{
+	struct hb_msg m = { strdup(receipt), now, now + hb_t * 500LL };
+	if (!m.receipt)
+		hb_fail(&m, "OutOfMemory", "no memory to hold it");
+	else
+		hb_insert(&m);
+}
+
+/* Messages held, those being changed included. */
+static size_t hb_held(void)
+{
+	size_t n = hb_n;
+	for (const struct beat *b = beats; b; b = b->next)
+		n += b->n;
+	return n;
+}
+
+static void beaten(const struct cp_queue_status *st, size_t n, void *user)
+{
+	struct beat *b = user;
+	int64_t now = cp_time_mono_ms();
+	*(b->prev ? &b->prev->next : &beats) = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	for (size_t i = 0; i < b->n; i++) {
+		struct hb_msg *m = &b->m[i];
+		if (i >= n) {
+			hb_fail(m, "MissingFromAnswer", "no status for this receipt");
+		} else if (st[i].stale) {
+			/* Deleted downstream (or received again elsewhere). */
+			hb_deleted++;
+			free(m->receipt);
+		} else if (st[i].ok) {
+			hb_extended++;
+			if (b->seconds < hb_t) {
+				/* The last change: it ends at MAX. */
+				hb_max++;
+				free(m->receipt);
+			} else {
+				m->due_ms = b->sent_ms + hb_t * 500LL;
+				hb_insert(m);
+			}
+		} else if (st[i].retryable) {
+			m->due_ms = now;
+			hb_push_front(m);
+			hb_pause_ms = now + 1000;
+		} else {
+			hb_fail(m, st[i].code, st[i].message);
+		}
+	}
+	free(b);
+}
+
+/* Sets the visibility of the messages due to T again, 10 to a call; the
+ * last change of a message is shorter, to end at MAX after its receive. */
+static void hb_beat(int64_t now)
+{
+	char err[CP_ERR_LEN];
+	while (hb_n && hb_at(0)->due_ms <= now && now >= hb_pause_ms) {
+		struct beat *b = malloc(sizeof *b);
+		if (!b) {
+			hb_pause_ms = now + 1000;
+			return;
+		}
+		b->n = 0;
+		b->seconds = 0;
+		b->sent_ms = now;
+		while (b->n < CP_SQS_MAX_BATCH && hb_n && hb_at(0)->due_ms <= now) {
+			struct hb_msg *m = hb_at(0);
+			int64_t left = m->recv_ms + heartbeat * 1000LL - now;
+			int seconds = left >= hb_t * 1000LL ? hb_t : (int)(left / 1000);
+			if (seconds < 1) {
+				/* At MAX, or less than a second from it. */
+				hb_max++;
+				free(m->receipt);
+				hb_pop_front();
+				continue;
+			}
+			if (b->n && seconds != b->seconds)
+				break;
+			b->seconds = seconds;
+			b->m[b->n++] = *m;
+			hb_pop_front();
+		}
+		if (b->n == 0) {
+			free(b);
+			continue;
+		}
+		const char *receipts[CP_SQS_MAX_BATCH];
+		for (size_t i = 0; i < b->n; i++)
+			receipts[i] = b->m[i].receipt;
+		if (cp_queue_visibility(queue, queue_url, receipts, b->n, b->seconds, beaten, b, err) < 0) {
+			for (size_t i = 0; i < b->n; i++)
+				hb_fail(&b->m[i], "Error", err);
+			free(b);
+			continue;
+		}
+		b->prev = NULL;
+		b->next = beats;
+		if (beats)
+			beats->prev = b;
+		beats = b;
+	}
+}
+
+/* Are messages still to be kept invisible before sqs-poll may end? */
+static int hb_holding(void)
+{
+	return heartbeat && !cp_sig_stopping() && status != CP_EX_IOERR && (hb_n || beats);
+}
+
+/* When the heartbeat next has something to do (INT64_MAX: nothing). */
+static int64_t hb_next(void)
+{
+	if (!heartbeat || hb_n == 0)
+		return INT64_MAX;
+	return hb_at(0)->due_ms > hb_pause_ms ? hb_at(0)->due_ms : hb_pause_ms;
+}
+
+/* A spool runs one operation at a time, so a long poll there would hold
+ * up the changes queued after it: with --heartbeat it waits no longer than
+ * until the next change falls due. */
+static int recv_wait(int wait, int64_t now)
+{
+	int64_t next = hb_next();
+	if (!heartbeat || !cp_queue_is_spool(queue_url) || next == INT64_MAX || next - now >= wait * 1000LL)
+		return wait;
+	return next > now ? (int)((next - now) / 1000) : 0;
+}
+
+static void hb_free(void)
+{
+	for (size_t i = 0; i < hb_n; i++)
+		free(hb_at(i)->receipt);
+	free(hb);
+	while (beats) {
+		struct beat *b = beats;
+		beats = b->next;
+		for (size_t i = 0; i < b->n; i++)
+			free(b->m[i].receipt);
+		free(b);
+	}
+}
+
 static void received(const struct cp_queue_status *st, const struct cp_queue_msg *m,
     size_t n, void *user)
 {
-	(void)user;
+	int64_t now = cp_time_mono_ms();
 	outstanding--;
 	if (!st->ok) {
 		cp_error("receiving from %s: %s: %s", queue_url, st->code, st->message);
@@ -224,11 +501,18 @@ static void received(const struct cp_queue_status *st, const struct cp_queue_msg
 		ack(keep, nkeep, 1);
 	if (peek)
 		hold(keep, nkeep);
+	if (heartbeat)
+		for (size_t i = 0; i < nkeep; i++)
+			hb_hold(keep[i], now);
 	ack(release, nrelease, 0);
 	if (n == 0)
 		empties++;
 	else
 		empties = 0;
+	/* A spool receive cut short found nothing: no other before the
+	 * changes due, or the loop would spin on empty short polls. */
+	if (n == 0 && user == &capped)
+		recv_after_ms = hb_next() != INT64_MAX ? hb_next() : now;
 	/* Several empty long polls in a row, one per receiver and one more,
 	 * mean empty; short polls sample, so they need more.  A spool's
 	 * answer is exact. */
@@ -265,11 +549,22 @@ int main(int argc, const char **argv)
 		cp_die(CP_EX_USAGE, "--max: a number of messages (0: no limit), not %d", max_msgs);
 	if (peek && del)
 		cp_die(CP_EX_USAGE, "--peek and --delete contradict each other");
+	if (heartbeat && (peek || del))
+		cp_die(CP_EX_USAGE, "--heartbeat and %s contradict each other", peek ? "--peek" : "--delete");
+	if (heartbeat && visibility == 0)
+		cp_die(CP_EX_USAGE, "--heartbeat needs a --visibility-timeout of at least 1 second");
+	hb_t = visibility > 0 ? visibility : 30;
+	if (heartbeat && heartbeat <= hb_t)
+		cp_die(CP_EX_USAGE, "--heartbeat %d: not longer than the visibility timeout (%d s): "
+		    "nothing to keep", heartbeat, hb_t);
 	if (cp_sig_install(err) < 0)
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 
 	struct cp_queue_opts qo;
 	cp_qopts_queue_opts(&qo);
+	/* The changes need requests of their own beside the long polls. */
+	if (heartbeat && qo.max_in_flight < receivers + 4)
+		qo.max_in_flight = receivers + 4;
 	if (!(queue = cp_queue_new(&qo, err)))
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 	if (cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
@@ -283,13 +578,24 @@ int main(int argc, const char **argv)
 		cp_warn("%s", err);
 	/* A spool answers exactly: --until-empty need not wait long. */
 	int wait = until_empty && cp_queue_is_spool(queue_url) && wait_s > 1 ? 1 : wait_s;
+	/* A spool runs one operation at a time: with --heartbeat, one receive
+	 * at a time, never while changes are out (their messages fall due
+	 * again T/2 after, which the receive's wait must know). */
+	int spool_hb = heartbeat && cp_queue_is_spool(queue_url);
+	int nrecv = spool_hb ? 1 : receivers;
+	int told = 0, signalled = 0;
 
 	for (;;) {
-		if (cp_sig_stopping() && !stop_receiving) {
-			cp_info("stopping: %d long polls left to expire", outstanding);
+		int64_t now = cp_time_mono_ms();
+		if (cp_sig_stopping() && !signalled) {
+			signalled = 1;
+			if (!stop_receiving)
+				cp_info("stopping: %d long polls left to expire", outstanding);
+			if (heartbeat && hb_held())
+				cp_info("stopping: the %zu messages held come back within %d s", hb_held(), hb_t);
 			stop_receiving = 1;
 		}
-		while (!stop_receiving && outstanding < receivers) {
+		while (!stop_receiving && outstanding < nrecv && now >= recv_after_ms && !(spool_hb && beats)) {
 			int n = batch;
 			if (max_msgs) {
 				long left = max_msgs - written - (long)outstanding * batch;
@@ -298,9 +604,10 @@ int main(int argc, const char **argv)
 				if (left < n)
 					n = (int)left;
 			}
-			struct cp_queue_recv ro = { .max = n, .wait = wait, .visibility = visibility,
-				.stop_fd = cp_sig_fd() };
-			if (cp_queue_receive(queue, queue_url, &ro, received, NULL, err) < 0) {
+			int w = recv_wait(wait, now);
+			struct cp_queue_recv ro = { .max = n, .wait = w,
+				.visibility = heartbeat ? hb_t : visibility, .stop_fd = cp_sig_fd() };
+			if (cp_queue_receive(queue, queue_url, &ro, received, w < wait ? &capped : NULL, err) < 0) {
 				cp_error("%s", err);
 				status = CP_EX_SOFTWARE;
 				stop_receiving = 1;
@@ -308,20 +615,31 @@ int main(int argc, const char **argv)
 			}
 			outstanding++;
 		}
-		/* Done: nothing to receive, acknowledgements answered; after a
-		 * signal, long polls still open are left to expire. */
+		if (heartbeat && !cp_sig_stopping() && status != CP_EX_IOERR)
+			hb_beat(now);
+		/* Done: nothing to receive, acknowledgements answered, nothing
+		 * held; after a signal, long polls still open are left to
+		 * expire, and what the heartbeat held too. */
 		if (stop_receiving && acks == 0 && (outstanding == 0 || cp_sig_stopping())) {
-			if (nheld == 0)
+			if (nheld)
+				release_held();
+			else if (!hb_holding())
 				break;
-			release_held();
+			else if (!told++)
+				cp_info("stopped receiving: keeping %zu messages invisible until they are deleted "
+				    "downstream, at most %d s after their receive", hb_held(), heartbeat);
 		}
 		if (cp_writer_flush(out) < 0 && status != CP_EX_IOERR) {
 			cp_error("writing output failed: stopping");
 			status = CP_EX_IOERR;
 			stop_receiving = 1;
 		}
+		int64_t until = hb_next();
+		if (recv_after_ms > now && recv_after_ms < until)
+			until = recv_after_ms;
+		int timeout = until - now < 0 ? 0 : until - now < 1000 ? (int)(until - now) : 1000;
 		struct pollfd fds[1] = { { .fd = cp_sig_fd(), .events = POLLIN } };
-		if (cp_queue_run(queue, fds, 1, 1000, err) < 0) {
+		if (cp_queue_run(queue, fds, 1, timeout, err) < 0) {
 			cp_error("%s", err);
 			status = CP_EX_SOFTWARE;
 			break;
@@ -333,6 +651,8 @@ int main(int argc, const char **argv)
 	free(held);
 	uint64_t corrupt = cp_queue_corrupt(queue);
 	cp_queue_free(queue);
+	size_t left = hb_held();
+	hb_free();
 	if (cp_writer_close(out, 0, err) < 0 && status != CP_EX_IOERR) {
 		cp_error("%s", err);
 		status = CP_EX_IOERR;
@@ -340,7 +660,13 @@ int main(int argc, const char **argv)
 	if (cp_diag_enabled(CP_LOG_INFO)) {
 		cp_progress_summary(err, sizeof err);
 		cp_info("received: %s; %ju withheld (MD5 mismatch)", err, (uintmax_t)corrupt);
+		if (heartbeat)
+			cp_info("heartbeat: extended %ld times; released %ld deleted downstream, "
+			    "%ld at --heartbeat %d s, %ld failed, %zu left held", hb_extended, hb_deleted,
+			    hb_max, heartbeat, hb_failed, left);
 	}
+	if (hb_failed > 1)
+		cp_warn("%ld messages could not be kept invisible to the end", hb_failed);
 	free(queue_url);
 	return status;
 }
