@@ -116,11 +116,22 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
+/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look it up on
+ * every digest. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static int sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	if (!EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL) ||
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!EVP_Digest(data ? data : "", len, md, &mdlen, sha256_md ? sha256_md : EVP_sha256(), NULL) ||
 	    mdlen != 32)
 		return -1;
 	hex_encode(md, 32, out);
