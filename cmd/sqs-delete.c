@@ -164,21 +164,9 @@ int main(int argc, const char **argv)
 	if (cp_sig_install(err) < 0)
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 
-	struct cp_queue_opts qo;
-	cp_qopts_queue_opts(&qo);
-	if (!(queue = cp_queue_new(&qo, err)))
-		cp_die(CP_EX_SOFTWARE, "%s", err);
 	/* Only an explicit queue overrides the envelopes' own. */
-	if ((cp_qopts.queue_url || cp_qopts.queue_name) &&
-	    cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
+	if (cp_qopts_open(CP_QOPTS_EXPLICIT, 0, &queue, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
-	struct cp_queue_status qst;
-	if (queue_url && cp_queue_check(queue, queue_url, 0, &qst, err) < 0)
-		cp_die(cp_qopts_exit_code(&qst), "%s", err);
-	struct cp_rejects *rj = cp_rejects_open(cp_common.rejects, tool.name, err);
-	struct cp_writer *out = rj ? cp_writer_new(1, err) : NULL;
-	if (!out)
-		cp_die(rj ? CP_EX_SOFTWARE : CP_EX_CONFIG, "%s", err);
 	struct cp_stage_ops ops = { .prepare = prepare, .needs_value = needs_value, .submit = submit,
 		.free_data = free, .run = run };
 	struct cp_stage_opts so = {
@@ -186,23 +174,8 @@ int main(int argc, const char **argv)
 		.max_in_flight = cp_qopts.jobs > 0 ? cp_qopts.jobs : 8,
 		.max_line = (size_t)(max_line > 0 ? max_line : CP_SQS_MAX_ENVELOPE),
 	};
-	struct cp_stage *st = cp_stage_new(&ops, &so, out, rj, NULL, err);
-	if (!st)
-		cp_die(CP_EX_SOFTWARE, "%s", err);
-	if (cp_common.progress && cp_progress_start(err) < 0)
-		cp_warn("%s", err);
-	int ex = cp_stage_run(st, 0, err);
-	cp_progress_stop();
-	cp_stage_free(st);
+	int ex = cp_stage_main(&ops, &so, tool.name, NULL);
 	cp_queue_free(queue);
-	if (cp_writer_close(out, 0, err) < 0) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
-	if (cp_rejects_close(rj, err) < 0 && !ex) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
 	if (cp_diag_enabled(CP_LOG_INFO)) {
 		cp_progress_summary(err, sizeof err);
 		cp_info("%s; %lu receipt handles were stale", err, stale);

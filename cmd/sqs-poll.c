@@ -594,18 +594,10 @@ int main(int argc, const char **argv)
 	if (cp_sig_install(err) < 0)
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 
-	struct cp_queue_opts qo;
-	cp_qopts_queue_opts(&qo);
-	/* The changes need requests of their own beside the long polls. */
-	if (heartbeat && qo.max_in_flight < receivers + 4)
-		qo.max_in_flight = receivers + 4;
-	if (!(queue = cp_queue_new(&qo, err)))
-		cp_die(CP_EX_SOFTWARE, "%s", err);
-	if (cp_qopts_queue_url(queue, 1, &queue_url, &status, err) < 0)
+	/* With --heartbeat, the changes need requests of their own beside
+	 * the long polls. */
+	if (cp_qopts_open(0, heartbeat ? receivers + 4 : 0, &queue, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
-	struct cp_queue_status qst;
-	if (cp_queue_check(queue, queue_url, 0, &qst, err) < 0)
-		cp_die(cp_qopts_exit_code(&qst), "%s", err);
 	env_init();
 	if (!(out = cp_writer_new(1, err)))
 		cp_die(CP_EX_SOFTWARE, "%s", err);

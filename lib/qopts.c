@@ -93,3 +93,28 @@ int cp_qopts_queue_url(struct cp_queue *q, int required, char **url,
 	*url = strdup(u);
 	return *url ? 0 : cp_err_set(err, "out of memory");
 }
+
+int cp_qopts_open(int flags, int min_in_flight, struct cp_queue **q, char **url,
+    int *status, char *err)
+{
+	struct cp_queue_opts qo;
+	*url = NULL;
+	*status = 0;
+	cp_qopts_queue_opts(&qo);
+	if (qo.max_in_flight < min_in_flight)
+		qo.max_in_flight = min_in_flight;
+	if (!(*q = cp_queue_new(&qo, err))) {
+		*status = CP_EX_SOFTWARE;
+		return -1;
+	}
+	if ((flags & CP_QOPTS_EXPLICIT) && !cp_qopts.queue_url && !cp_qopts.queue_name)
+		return 0;
+	if (cp_qopts_queue_url(*q, 1, url, status, err) < 0)
+		return -1;
+	struct cp_queue_status st;
+	if (cp_queue_check(*q, *url, (flags & CP_QOPTS_CREATE) != 0, &st, err) < 0) {
+		*status = cp_qopts_exit_code(&st);
+		return -1;
+	}
+	return 0;
+}

@@ -37,6 +37,21 @@ void cp_qopts_queue_opts(struct cp_queue_opts *o);
 int cp_qopts_queue_url(struct cp_queue *q, int required, char **url,
     int *status, char *err);
 
+enum {
+	CP_QOPTS_CREATE = 1,       /* make a missing spool (sqs-send) */
+	CP_QOPTS_EXPLICIT = 2,     /* only --queue-url or --queue name one;
+	                            * none: *url is NULL (sqs-delete) */
+};
+
+/* What a queue program does first: the queue client (*q, from the
+ * options; at least min_in_flight requests at once), the URL the options
+ * name (cp_qopts_queue_url, required unless CP_QOPTS_EXPLICIT), checked
+ * with cp_queue_check() so that a configuration error shows before any
+ * input is read.  0, or -1 with err and *status the exit code (*q may be
+ * set: free it). */
+int cp_qopts_open(int flags, int min_in_flight, struct cp_queue **q, char **url,
+    int *status, char *err);
+
 /* The exit code a failed status calls for: CP_EX_NOPERM for refused
  * credentials, CP_EX_CONFIG for missing credentials, a missing queue or
  * nothing to reach SQS with (code "ConfigError": no region, a bad URL),

@@ -7,6 +7,7 @@
 
 #include "diag.h"
 #include "json.h"
+#include "opts.h"
 #include "progress.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -430,4 +431,38 @@ int cp_stage_run(struct cp_stage *s, int fd, char *err)
 	if (s->rejected_final)
 		return CP_EX_DATAERR;
 	return 0;
+}
+
+int cp_stage_main(const struct cp_stage_ops *ops, const struct cp_stage_opts *o,
+    const char *tool, void *user)
+{
+	char err[CP_ERR_LEN];
+	struct cp_rejects *rj = cp_rejects_open(cp_common.rejects, tool, err);
+	if (!rj) {
+		cp_error("%s", err);
+		return CP_EX_CONFIG;
+	}
+	struct cp_writer *out = cp_writer_new(1, err);
+	struct cp_stage *s = out ? cp_stage_new(ops, o, out, rj, user, err) : NULL;
+	if (!s) {
+		cp_error("%s", err);
+		if (out)
+			cp_writer_close(out, 0, NULL);
+		cp_rejects_close(rj, NULL);
+		return CP_EX_SOFTWARE;
+	}
+	if (cp_common.progress && cp_progress_start(err) < 0)
+		cp_warn("%s", err);
+	int ex = cp_stage_run(s, 0, err);
+	cp_progress_stop();
+	cp_stage_free(s);
+	if (cp_writer_close(out, 0, err) < 0) {
+		cp_error("%s", err);
+		ex = CP_EX_IOERR;
+	}
+	if (cp_rejects_close(rj, err) < 0 && !ex) {
+		cp_error("%s", err);
+		ex = CP_EX_IOERR;
+	}
+	return ex;
 }

@@ -115,6 +115,15 @@ void *cp_stage_user(struct cp_stage *s);
  * input or output failed (err says why). */
 int cp_stage_run(struct cp_stage *s, int fd, char *err);
 
+/* A filter program's run: opens the rejects (--rejects) and stdout, makes
+ * the stage, starts --progress, runs the loop over stdin, and closes all
+ * of it in order.  Returns the exit status: cp_stage_run()'s, or
+ * CP_EX_IOERR when closing stdout or the rejects failed, CP_EX_CONFIG
+ * when the rejects file cannot be opened.  Errors are logged (as the loop
+ * logs its own); the -v summary is the program's. */
+int cp_stage_main(const struct cp_stage_ops *ops, const struct cp_stage_opts *o,
+    const char *tool, void *user);
+
 void cp_stage_item_done(struct cp_stage *s, struct cp_stage_item *it,
     const struct cp_stage_outcome *o);
 void cp_stage_batch_done(struct cp_stage *s);
