@@ -124,25 +124,21 @@ static jv body_text(const struct cp_queue_msg *m, int *verbatim)
 	return jv_dump_string(jv_parse_sized(m->body, (int)m->body_len), 0);
 }
 
-/* What every envelope repeats, made once: libjq 1.6's jv_string()
- * validates and allocates its text each time.  The queue URL is the same
- * for every message of a run. */
-enum { K_QUEUE_URL, K_MESSAGE_ID, K_RECEIPT, K_COUNT, K_SENT_AT, K_ATTRS, K_MATTRS, K_URL, K_N };
-static jv envkeys[K_N];
-static const char *envkeys_url;
-/* One memory stream for all the envelopes: open_memstream() clears a
- * buffer of its own each time (a tenth of what sqs-poll spent). */
+/* Envelopes are printed a member at a time into one memory stream
+ * (open_memstream() clears a buffer of its own each time: a tenth of what
+ * sqs-poll spent): each value by libjq (jv_dumpf()), the members joined
+ * by their fixed names, as the body is joined to them; the queue_url
+ * member, the same for every message of a run, is printed once.  Building
+ * the envelope as a jv object to print it whole made libjq validate and
+ * print the seven names and the URL again for every message. */
 static FILE *mem;
 static char *membuf;
 static size_t memlen;
+static char *url_member;          /* "queue_url":"…" */
+static const char *url_member_for;
 
 static void env_init(void)
 {
-	static const char *const names[] = { "queue_url", "message_id", "receipt_handle",
-		"receive_count", "sent_at", "attributes", "message_attributes" };
-	for (int i = 0; i < K_URL; i++)
-		envkeys[i] = jv_string(names[i]);
-	envkeys[K_URL] = jv_null();
 	if (!(mem = open_memstream(&membuf, &memlen)))
 		cp_die(CP_EX_SOFTWARE, "out of memory");
 	__fsetlocking(mem, FSETLOCKING_BYCALLER);
@@ -150,11 +146,30 @@ static void env_init(void)
 
 static void env_free(void)
 {
-	for (int i = 0; i < K_N; i++)
-		jv_free(envkeys[i]);
 	if (mem)
 		fclose(mem);
 	free(membuf);
+	free(url_member);
+}
+
+/* The queue_url member of url's envelopes. */
+static const char *url_text(const char *url)
+{
+	if (url != url_member_for) {
+		char *t = NULL;
+		size_t n = 0;
+		FILE *f = open_memstream(&t, &n);
+		if (!f)
+			abort(); /* out of memory, as libjq itself */
+		fputs("\"queue_url\":", f);
+		jv_dumpf(jv_string(url), f, 0);
+		if (fclose(f) != 0)
+			abort();
+		free(url_member);
+		url_member = t;
+		url_member_for = url;
+	}
+	return url_member;
 }
 
 static int write_msg(const struct cp_queue_msg *m)
@@ -170,29 +185,26 @@ static int write_msg(const struct cp_queue_msg *m)
 		char sent[CP_TIME_LEN] = "";
 		if (m->sent_ms > 0)
 			cp_time_format((struct cp_time){ m->sent_ms / 1000, (int32_t)(m->sent_ms % 1000) * 1000000 }, sent);
-		if (m->queue_url != envkeys_url) {
-			jv_free(envkeys[K_URL]);
-			envkeys[K_URL] = jv_string(m->queue_url);
-			envkeys_url = m->queue_url;
-		}
-		jv *k = envkeys;
-		jv env = JV_OBJECT(jv_copy(k[K_QUEUE_URL]), jv_copy(k[K_URL]),
-		    jv_copy(k[K_MESSAGE_ID]), jv_string(m->message_id),
-		    jv_copy(k[K_RECEIPT]), jv_string(m->receipt),
-		    jv_copy(k[K_COUNT]), jv_number(m->receive_count),
-		    jv_copy(k[K_SENT_AT]), sent[0] ? jv_string(sent) : jv_null(),
-		    jv_copy(k[K_ATTRS]), jv_copy(m->attributes),
-		    jv_copy(k[K_MATTRS]), jv_copy(m->message_attributes));
-		/* The envelope printed by libjq without its closing brace, then
-		 * the body's text, in one buffer: jv_dumpf() into memory through
-		 * stdio (jv_dump_string() appends one character at a time to a
-		 * jv string, and was about a third of what sqs-poll spent). */
-		jv_dumpf(env, mem, 0);
-		if (fseeko(mem, -1, SEEK_CUR) != 0 || fputs(",\"body\":", mem) == EOF ||
-		    fwrite(btext, 1, blen, mem) != blen || fputc('}', mem) == EOF || fflush(mem) != 0)
+		FILE *f = mem;
+		fputc('{', f);
+		fputs(url_text(m->queue_url), f);
+		fputs(",\"message_id\":", f);
+		jv_dumpf(jv_string(m->message_id), f, 0);
+		fputs(",\"receipt_handle\":", f);
+		jv_dumpf(jv_string(m->receipt), f, 0);
+		fputs(",\"receive_count\":", f);
+		jv_dumpf(jv_number(m->receive_count), f, 0);
+		fputs(",\"sent_at\":", f);
+		jv_dumpf(sent[0] ? jv_string(sent) : jv_null(), f, 0);
+		fputs(",\"attributes\":", f);
+		jv_dumpf(jv_copy(m->attributes), f, 0);
+		fputs(",\"message_attributes\":", f);
+		jv_dumpf(jv_copy(m->message_attributes), f, 0);
+		fputs(",\"body\":", f);
+		if (fwrite(btext, 1, blen, f) != blen || fputc('}', f) == EOF || fflush(f) != 0)
 			abort(); /* a memory stream fails only for want of memory */
 		r = cp_writer_line(out, membuf, memlen);
-		if (fseeko(mem, 0, SEEK_SET) != 0)
+		if (fseeko(f, 0, SEEK_SET) != 0)
 			abort();
 	}
 	jv_free(body);
