@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "json.h"
 #include "opts.h"
 #include "progress.h"
 #include "qopts.h"
@@ -41,14 +42,15 @@ static struct cp_queue *queue;
 static char *queue_url; /* --queue-url, or NULL: each envelope's own */
 static unsigned long stale;
 
-/* The stage checks each line is JSON; prepare parses it, without the
- * body when the envelope ends with it, as sqs-poll writes them. */
+/* prepare checks and parses each line itself: without the body and what
+ * follows the receipt handle, when the envelope is written as sqs-poll
+ * writes them. */
 static int needs_value(struct cp_stage *s, const char *line, size_t len)
 {
 	(void)s;
 	(void)line;
 	(void)len;
-	return 0;
+	return CP_STAGE_UNCHECKED;
 }
 
 static int prepare(struct cp_stage *s, jv line, struct cp_stage_item *it, char *err)
@@ -57,8 +59,16 @@ static int prepare(struct cp_stage *s, jv line, struct cp_stage_item *it, char *
 	(void)line;
 	size_t off, len;
 	jv v;
-	if (!cp_record_split(it->line, it->line_len, &v, &off, &len))
-		v = jv_parse_sized(it->line, (int)it->line_len);
+	if (!cp_record_head(it->line, it->line_len, "receive_count", &v)) {
+		int valid = cp_json_valid(it->line, it->line_len, err);
+		if (valid <= 0) {
+			if (valid == 0)
+				cp_json_why_not(it->line, it->line_len, err);
+			return -1;
+		}
+		if (!cp_record_split(it->line, it->line_len, &v, &off, &len))
+			v = jv_parse_sized(it->line, (int)it->line_len);
+	}
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {
 		cp_err_set(err, "not an envelope: a %s, not an object", jv_kind_name(jv_get_kind(v)));
 		jv_free(v);

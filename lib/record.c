@@ -118,3 +118,42 @@ int cp_record_split(const char *s, size_t len, jv *head, size_t *body_off, size_
 	}
 	return 0;
 }
+
+int cp_record_head(const char *s, size_t len, const char *key, jv *head)
+{
+	size_t klen = strlen(key);
+	char member[64];
+	if (klen + 5 > sizeof member)
+		return 0;
+	member[0] = ',';
+	member[1] = '"';
+	memcpy(member + 2, key, klen);
+	memcpy(member + 2 + klen, "\":", 3);
+	size_t mlen = klen + 4;
+	const char *p = memmem(s, len, member, mlen);
+	if (!p)
+		return 0;
+	/* The text before the member, closed; the text from it on, opened:
+	 * one buffer, "{" between the two. */
+	size_t hlen = (size_t)(p - s), rlen = len - hlen - 1;
+	char *b = malloc(hlen + 1 + 1 + rlen + 1);
+	if (!b)
+		return 0;
+	memcpy(b, s, hlen);
+	b[hlen] = '}';
+	b[hlen + 1] = '{';
+	memcpy(b + hlen + 2, p + 1, rlen);
+	b[hlen + 2 + rlen] = 0;
+	int r = 0;
+	if (cp_json_valid(b, hlen + 1, NULL) == 1 && cp_json_valid(b + hlen + 1, rlen + 1, NULL) == 1) {
+		jv v = jv_parse_sized(b, (int)hlen + 1);
+		if (jv_get_kind(v) == JV_KIND_OBJECT && jv_object_length(jv_copy(v)) > 0) {
+			*head = v;
+			r = 1;
+		} else {
+			jv_free(v);
+		}
+	}
+	free(b);
+	return r;
+}

@@ -40,6 +40,16 @@ int cp_record_maybe_envelope(const char *s, size_t len);
  * it plus "}" an object, and only the last member leaves the text after
  * it one value; both are checked. */
 int cp_record_split(const char *s, size_t len, jv *head, size_t *body_off, size_t *body_len);
+/* The members of an object text before its top-level member key, parsed
+ * without the rest (sqs-delete needs queue_url and receipt_handle, which
+ * sqs-poll writes first, not the body).  Returns 1 with *head (an object,
+ * to free) when s[0..len) is one JSON value (RFC 8259: checked here,
+ * without parsing the rest with libjq) and has, after at least one other
+ * member, the member key written ,"key": ; else 0 (then parse it whole).
+ * Why it is exact: the text before ,"key": plus "}" and "{" plus the text
+ * from "key" on are both checked to be JSON objects, and their members
+ * together are the whole text's. */
+int cp_record_head(const char *s, size_t len, const char *key, jv *head);
 /* Fields of an object in one pass: out[i] gets the value named names[i]
  * (a copy, to free), or jv_invalid() when obj has no such field or is no
  * object.  Cheaper than n jv_object_get() calls, each of which makes a

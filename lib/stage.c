@@ -207,7 +207,10 @@ static void add(struct cp_stage *s, struct cp_stage_item *it, int64_t now)
  * (v stays jv_invalid()).  0, or -1 with why. */
 static int check_json(struct cp_stage *s, const struct cp_line *line, jv *v, char *why)
 {
-	if (!s->ops.needs_value || s->ops.needs_value(s, line->data, line->len))
+	int need = s->ops.needs_value ? s->ops.needs_value(s, line->data, line->len) : 1;
+	if (need == CP_STAGE_UNCHECKED)
+		return 0;
+	if (need)
 		return cp_line_parse(line->data, line->len, v, why);
 	int valid = cp_json_valid(line->data, line->len, why);
 	if (valid == 0)

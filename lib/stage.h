@@ -74,9 +74,11 @@ struct cp_stage_ops {
 	 * 0, or -1 with err to reject the line.  v is jv_invalid() when
 	 * needs_value said the line's value is not needed. */
 	int (*prepare)(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err);
-	/* Optional: does prepare need the line's value?  When it answers 0
-	 * the line is only checked to be JSON (lib/json, five times cheaper
-	 * than parsing it with libjq).  NULL: always parsed. */
+	/* Optional: does prepare need the line's value?  1: the line is
+	 * parsed; 0: it is only checked to be JSON (lib/json, five times
+	 * cheaper than parsing it with libjq); CP_STAGE_UNCHECKED: neither,
+	 * prepare checks it (and rejects what is not JSON).  NULL: always
+	 * parsed. */
 	int (*needs_value)(struct cp_stage *s, const char *line, size_t len);
 	/* Submits a batch of n items of one key; later calls
 	 * cp_stage_item_done() for each and cp_stage_batch_done() once.
@@ -92,6 +94,8 @@ struct cp_stage_ops {
 	int (*run)(struct cp_stage *s, struct pollfd *fds, unsigned nfds,
 	    int timeout_ms, char *err);
 };
+
+enum { CP_STAGE_UNCHECKED = 2 };
 
 struct cp_stage_opts {
 	size_t max_items;          /* per batch (10) */

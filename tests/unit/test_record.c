@@ -112,6 +112,55 @@ static void test_split(void **state)
 	assert_false(split("{\"a\":\"x,\"body\":1}", h, b));
 }
 
+/* head s key: 1 and the head printed (keys sorted) in out, or 0. */
+static int head(const char *s, const char *key, char *out)
+{
+	jv h;
+	if (!cp_record_head(s, strlen(s), key, &h))
+		return 0;
+	jv d = jv_dump_string(h, JV_PRINT_SORTED);
+	strcpy(out, jv_string_value(d));
+	jv_free(d);
+	return 1;
+}
+
+static void test_head(void **state)
+{
+	(void)state;
+	char h[512];
+	assert_true(head("{\"queue_url\":\"q\",\"receipt_handle\":\"r\",\"receive_count\":1,\"body\":{\"n\":1}}",
+	    "receive_count", h));
+	assert_string_equal(h, "{\"queue_url\":\"q\",\"receipt_handle\":\"r\"}");
+	assert_true(head(" {\"a\":1 ,\"k\":2} \n", "k", h));
+	assert_string_equal(h, "{\"a\":1}");
+	/* The rest must be JSON too, by the RFC. */
+	assert_false(head("{\"a\":1,\"k\":2,\"body\":nan}", "k", h));
+	assert_false(head("{\"a\":1,\"k\":2,\"body\":[1,]}", "k", h));
+	assert_false(head("{\"a\":1,\"k\":2", "k", h));
+	assert_false(head("{\"a\":01,\"k\":2}", "k", h));
+	/* Not at the top, first, absent, or inside a string. */
+	assert_false(head("{\"a\":{\"x\":1,\"k\":2},\"b\":3}", "k", h));
+	assert_false(head("{\"k\":2,\"a\":1}", "k", h));
+	assert_false(head("{\"a\":1}", "k", h));
+	assert_false(head("{\"a\":\"x\\\",\\\"k\\\":1\"}", "k", h));
+	assert_false(head("[1,\"k\":2]", "k", h));
+	/* Every split it makes agrees with the whole parse. */
+	static const char *const lines[] = {
+		"{\"a\":[1,{\"k\":0}],\"b\":\"s\",\"k\":{\"k\":1},\"z\":null}",
+		"{\"a\":1,\"k\":2,\"k\":3}",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		jv hv;
+		assert_true(cp_record_head(lines[i], strlen(lines[i]), "k", &hv));
+		jv whole = parse(lines[i]);
+		jv_object_foreach(hv, k, v) {
+			assert_true(jv_equal(v, jv_object_get(jv_copy(whole), k)));
+		}
+		jv_free(whole);
+		jv_free(hv);
+	}
+}
+
 static void test_members(void **state)
 {
 	(void)state;
@@ -280,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_members),
+		cmocka_unit_test(test_head),
 		cmocka_unit_test(test_maybe_envelope),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_rejects_open_fails),
