@@ -341,24 +341,48 @@ static void sqs_send_done(const struct cp_sqs_reply *r, void *user)
 	op_free(op);
 }
 
+/* Batch requests are printed a member at a time: each value by libjq
+ * (jv_dumpf()), joined by the fixed names, as sqs-poll prints its
+ * envelopes.  Building them as jv objects cost a jv_string() of every
+ * name for every entry, and libjq printing them again.  batch_open()
+ * starts {"QueueUrl":…,"Entries":[ in a memory stream; batch_close() ends
+ * it: 0 with *text (len bytes, to free), or -1 with err. */
+static FILE *batch_open(const char *url, char **text, size_t *len, char *err)
+{
+	*text = NULL;
+	FILE *f = open_memstream(text, len);
+	if (!f) {
+		cp_err_set(err, "out of memory");
+		return NULL;
+	}
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
+	fputs("{\"QueueUrl\":", f);
+	jv_dumpf(jv_string(url), f, 0);
+	fputs(",\"Entries\":[", f);
+	return f;
+}
+
+static int batch_close(FILE *f, char **text, char *err)
+{
+	fputs("]}", f);
+	if (fclose(f) != 0) {
+		free(*text);
+		*text = NULL;
+		return cp_err_set(err, "out of memory");
+	}
+	return 0;
+}
+
 static int sqs_send(struct cp_queue *q, struct op *op, char *err)
 {
 	struct cp_sqs *s = sqs_client(q, err);
 	if (!s)
 		return -1;
-	/* The request printed a member at a time: each value by libjq
-	 * (jv_dumpf()), joined by the fixed names, as sqs-poll prints its
-	 * envelopes.  Building it as jv objects cost a jv_string() of every
-	 * name for every message, and libjq printing them again. */
-	char *text = NULL;
+	char *text;
 	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
+	FILE *f = batch_open(op->url, &text, &len, err);
 	if (!f)
-		return cp_err_set(err, "out of memory");
-	__fsetlocking(f, FSETLOCKING_BYCALLER);
-	fputs("{\"QueueUrl\":", f);
-	jv_dumpf(jv_string(op->url), f, 0);
-	fputs(",\"Entries\":[", f);
+		return -1;
 	int bad = 0;
 	for (size_t i = 0; i < op->n; i++) {
 		const struct cp_queue_entry *e = &op->entries[i];
@@ -383,11 +407,8 @@ static int sqs_send(struct cp_queue *q, struct op *op, char *err)
 		}
 		fputc('}', f);
 	}
-	fputs("]}", f);
-	if (fclose(f) != 0) {
-		free(text);
-		return cp_err_set(err, "out of memory");
-	}
+	if (batch_close(f, &text, err) < 0)
+		return -1;
 	if (bad) {
 		free(text);
 		return cp_err_set(err, "message attributes are not JSON");
@@ -797,21 +818,28 @@ static int ack(struct cp_queue *q, enum op_kind kind, const char *url,
 		op_free(op);
 		return -1;
 	}
-	jv entries = jv_array();
-	for (size_t i = 0; i < n; i++) {
-		char id[24];
-		snprintf(id, sizeof id, "%zu", i);
-		jv o = JV_OBJECT(jv_string("Id"), jv_string(id), jv_string("ReceiptHandle"), jv_string(receipts[i]));
-		if (kind == OP_VISIBILITY)
-			o = jv_object_set(o, jv_string("VisibilityTimeout"), jv_number(seconds));
-		entries = jv_array_append(entries, o);
-	}
-	jv req = JV_OBJECT(jv_string("QueueUrl"), jv_string(url), jv_string("Entries"), entries);
-	const char *opname = kind == OP_DELETE ? "DeleteMessageBatch" : "ChangeMessageVisibilityBatch";
-	if (cp_sqs_call(s, opname, url, req, 0, sqs_ack_done, op, err) < 0) {
+	char *text;
+	size_t len = 0;
+	FILE *f = batch_open(url, &text, &len, err);
+	if (!f) {
 		op_free(op);
 		return -1;
 	}
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s{\"Id\":\"%zu\",\"ReceiptHandle\":", i ? "," : "", i);
+		jv_dumpf(jv_string(receipts[i]), f, 0);
+		if (kind == OP_VISIBILITY)
+			fprintf(f, ",\"VisibilityTimeout\":%d", seconds);
+		fputc('}', f);
+	}
+	const char *opname = kind == OP_DELETE ? "DeleteMessageBatch" : "ChangeMessageVisibilityBatch";
+	if (batch_close(f, &text, err) < 0 ||
+	    cp_sqs_call_text(s, opname, url, text, len, 0, sqs_ack_done, op, err) < 0) {
+		free(text);
+		op_free(op);
+		return -1;
+	}
+	free(text);
 	q->pending++;
 	return 0;
 }
