@@ -227,14 +227,7 @@ int main(int argc, const char **argv)
 	if (!ex)
 		ex = pool_ex;
 	cp_progress_stop();
-	if (cp_writer_close(out, 0, err) < 0) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
-	if (cp_rejects_close(rj, err) < 0 && !ex) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
+	ex = cp_rejects_finish(out, rj, ex);
 	cp_reader_free(in);
 	cp_store_config_free(&db);
 	if (cp_diag_enabled(CP_LOG_INFO)) {

@@ -127,3 +127,17 @@ int cp_rejects_close(struct cp_rejects *rj, char *err)
 	free(rj);
 	return r;
 }
+
+int cp_rejects_finish(struct cp_writer *out, struct cp_rejects *rj, int ex)
+{
+	char err[CP_ERR_LEN];
+	if (cp_writer_close(out, 0, err) < 0) {
+		cp_error("%s", err);
+		ex = CP_EX_IOERR;
+	}
+	if (cp_rejects_close(rj, err) < 0 && !ex) {
+		cp_error("%s", err);
+		ex = CP_EX_IOERR;
+	}
+	return ex;
+}

@@ -35,4 +35,10 @@ uint64_t cp_rejects_count(const struct cp_rejects *rj);
 /* 0, or -1 with err when a reject could not be written or closed. */
 int cp_rejects_close(struct cp_rejects *rj, char *err);
 
+struct cp_writer;
+/* The end of a filter's run: closes the writer of stdout (not the fd) and
+ * the rejects, logging what failed.  Returns ex, or CP_EX_IOERR when
+ * closing the output failed, or the rejects while ex was 0. */
+int cp_rejects_finish(struct cp_writer *out, struct cp_rejects *rj, int ex);
+
 #endif

@@ -459,13 +459,6 @@ int cp_stage_main(const struct cp_stage_ops *ops, const struct cp_stage_opts *o,
 	int ex = cp_stage_run(s, 0, err);
 	cp_progress_stop();
 	cp_stage_free(s);
-	if (cp_writer_close(out, 0, err) < 0) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
-	if (cp_rejects_close(rj, err) < 0 && !ex) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
+	ex = cp_rejects_finish(out, rj, ex);
 	return ex;
 }

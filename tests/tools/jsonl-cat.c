@@ -95,14 +95,7 @@ reject:
 		ex = CP_EX_IOERR;
 	}
 	cp_progress_stop();
-	if (cp_writer_close(out, 0, err) < 0) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
-	if (cp_rejects_close(rj, err) < 0 && !ex) {
-		cp_error("%s", err);
-		ex = CP_EX_IOERR;
-	}
+	ex = cp_rejects_finish(out, rj, ex);
 	cp_reader_free(in);
 	cp_jq_free(jq);
 	if (cp_diag_enabled(CP_LOG_INFO)) {
