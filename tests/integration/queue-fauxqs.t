@@ -77,6 +77,9 @@ admin() {
 	is "$(jq -c --arg u "$STD" '[.queue_url == $u, .visible, .in_flight, .delayed,
 		(.attributes.QueueArn | endswith(":qt-std")), .attributes.ApproximateNumberOfMessages]' "$TMP/out")" \
 		'[true,3,0,0,true,"3"]' "it prints the counts (visible 3) and SQS's attributes"
+	t_run 0 "sqs-queue attributes NAME" sqs-queue attributes qt-std
+	is "$(jq -r .queue_url "$TMP/out")" "$STD" "a NAME is resolved to the queue's URL"
+	t_run 78 "sqs-queue purge of a missing NAME: exit 78" sqs-queue purge qt-missing
 	t_run 0 "sqs-queue purge URL" sqs-queue purge "$STD"
 	is "$(cat "$TMP/out")" "{\"queue_url\":\"$STD\",\"purged\":true}" "it prints {\"purged\": true}"
 	is "$(qattr "$STD" '[.visible, .in_flight]')" '[0,0]' "the queue is empty"
