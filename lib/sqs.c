@@ -427,11 +427,9 @@ void cp_sqs_md5_hex(const void *data, size_t len, char out[CP_SQS_MD5_LEN])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	pthread_once(&md5_once, md5_fetch);
-	if (!EVP_Digest(data, len, md, &n, md5_md ? md5_md : EVP_md5(), NULL))
-		n = 0;
-	memset(md + n, 0, 16 - (n < 16 ? n : 16));
-	n = 16;
-	for (unsigned i = 0; i < n && i < 16; i++) {
+	if (!EVP_Digest(data, len, md, &n, md5_md ? md5_md : EVP_md5(), NULL) || n != 16)
+		memset(md, 0, 16); /* matches no MD5 an answer gives */
+	for (unsigned i = 0; i < 16; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
