@@ -33,6 +33,11 @@ jv cp_record_body(const jv *line)
 	return jv_copy(*line);
 }
 
+static int is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static int contains(const char *s, size_t len, const char *what)
 {
 	return memmem(s, len, what, strlen(what)) != NULL;
@@ -41,7 +46,7 @@ static int contains(const char *s, size_t len, const char *what)
 int cp_record_maybe_envelope(const char *s, size_t len)
 {
 	size_t i = 0;
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+	while (i < len && is_ws(s[i]))
 		i++;
 	if (i == len || s[i] != '{')
 		return 0;
@@ -72,11 +77,6 @@ void cp_record_members(const jv *obj, const char *const *names, size_t n, jv *ou
 		}
 		jv_free(k);
 	}
-}
-
-static int is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 int cp_record_split(const char *s, size_t len, jv *head, size_t *body_off, size_t *body_len)
