@@ -165,17 +165,12 @@ reject:
 int main(int argc, const char **argv)
 {
 	char err[CP_ERR_LEN], desc[160] = "", url[512];
-	poptContext pc;
 	int status;
-	if (cp_opts_parse(&tool, argc, argv, &pc, &status, err) == CP_OPTS_EXIT) {
+	if (cp_opts_parse(&tool, argc, argv, NULL, &status, err) == CP_OPTS_EXIT) {
 		if (status)
 			cp_die(status, "%s", err);
 		return 0;
 	}
-	if (poptPeekArg(pc))
-		cp_die(CP_EX_USAGE, "unexpected argument '%s' (try 'chat-persist --help')",
-		    poptPeekArg(pc));
-	poptFreeContext(pc);
 	struct cp_store_config db;
 	if ((status = configure(&db, err)) != 0)
 		cp_die(status, "%s", err);

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "diag.h"
-#include "json.h"
 #include "opts.h"
 #include "progress.h"
 #include "qopts.h"
@@ -42,33 +41,17 @@ static struct cp_queue *queue;
 static char *queue_url; /* --queue-url, or NULL: each envelope's own */
 static unsigned long stale;
 
-/* prepare checks and parses each line itself: without the body and what
- * follows the receipt handle, when the envelope is written as sqs-poll
- * writes them. */
-static int needs_value(struct cp_stage *s, const char *line, size_t len)
-{
-	(void)s;
-	(void)line;
-	(void)len;
-	return CP_STAGE_UNCHECKED;
-}
-
+/* Checks and parses each line itself (the stage does not: .check is
+ * CP_STAGE_UNCHECKED): without the body and what follows the receipt
+ * handle when the envelope is written as sqs-poll writes them, else whole. */
 static int prepare(struct cp_stage *s, jv line, struct cp_stage_item *it, char *err)
 {
 	(void)s;
 	(void)line;
-	size_t off, len;
 	jv v;
-	if (!cp_record_head(it->line, it->line_len, "receive_count", &v)) {
-		int valid = cp_json_valid(it->line, it->line_len, err);
-		if (valid <= 0) {
-			if (valid == 0)
-				cp_json_why_not(it->line, it->line_len, err);
-			return -1;
-		}
-		if (!cp_record_split(it->line, it->line_len, &v, &off, &len))
-			v = jv_parse_sized(it->line, (int)it->line_len);
-	}
+	if (!cp_record_head(it->line, it->line_len, "receive_count", &v) &&
+	    cp_line_parse(it->line, it->line_len, &v, err) < 0)
+		return -1;
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {
 		cp_err_set(err, "not an envelope: a %s, not an object", jv_kind_name(jv_get_kind(v)));
 		jv_free(v);
@@ -161,23 +144,19 @@ static int run(struct cp_stage *s, struct pollfd *fds, unsigned nfds, int timeou
 int main(int argc, const char **argv)
 {
 	char err[CP_ERR_LEN];
-	poptContext pc;
 	int status;
-	if (cp_opts_parse(&tool, argc, argv, &pc, &status, err) == CP_OPTS_EXIT) {
+	if (cp_opts_parse(&tool, argc, argv, NULL, &status, err) == CP_OPTS_EXIT) {
 		if (status)
 			cp_die(status, "%s", err);
 		return 0;
 	}
-	if (poptPeekArg(pc))
-		cp_die(CP_EX_USAGE, "unexpected argument '%s' (envelopes come on stdin)", poptPeekArg(pc));
-	poptFreeContext(pc);
 	if (cp_sig_install(err) < 0)
 		cp_die(CP_EX_SOFTWARE, "%s", err);
 
 	/* Only an explicit queue overrides the envelopes' own. */
 	if (cp_qopts_open(CP_QOPTS_EXPLICIT, 0, &queue, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
-	struct cp_stage_ops ops = { .prepare = prepare, .needs_value = needs_value, .submit = submit,
+	struct cp_stage_ops ops = { .prepare = prepare, .check = CP_STAGE_UNCHECKED, .submit = submit,
 		.free_data = free, .run = run };
 	struct cp_stage_opts so = {
 		.max_items = CP_SQS_MAX_BATCH,

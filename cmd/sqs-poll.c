@@ -574,15 +574,11 @@ static void received(const struct cp_queue_status *st, const struct cp_queue_msg
 int main(int argc, const char **argv)
 {
 	char err[CP_ERR_LEN];
-	poptContext pc;
-	if (cp_opts_parse(&tool, argc, argv, &pc, &status, err) == CP_OPTS_EXIT) {
+	if (cp_opts_parse(&tool, argc, argv, NULL, &status, err) == CP_OPTS_EXIT) {
 		if (status)
 			cp_die(status, "%s", err);
 		return 0;
 	}
-	if (poptPeekArg(pc))
-		cp_die(CP_EX_USAGE, "unexpected argument '%s'", poptPeekArg(pc));
-	poptFreeContext(pc);
 	if (receivers < 1 || receivers > 1000)
 		cp_die(CP_EX_USAGE, "--receivers: 1 to 1000, not %d", receivers);
 	if (wait_s < 0 || wait_s > CP_SQS_MAX_WAIT)

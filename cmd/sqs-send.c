@@ -149,15 +149,6 @@ static int string_of(struct cp_jq *q, jv rec, char **out, const char *what, char
 	return *out ? 0 : cp_err_set(err, "out of memory");
 }
 
-/* The stage only checks lines are JSON: prepare parses what it needs. */
-static int needs_value(struct cp_stage *s, const char *line, size_t len)
-{
-	(void)s;
-	(void)line;
-	(void)len;
-	return 0;
-}
-
 static int any_expr(void)
 {
 	return group_q || dedup_q || delay_q || nattrs;
@@ -422,16 +413,12 @@ static int run(struct cp_stage *s, struct pollfd *fds, unsigned nfds, int timeou
 int main(int argc, const char **argv)
 {
 	char err[CP_ERR_LEN];
-	poptContext pc;
 	int status;
-	if (cp_opts_parse(&tool, argc, argv, &pc, &status, err) == CP_OPTS_EXIT) {
+	if (cp_opts_parse(&tool, argc, argv, NULL, &status, err) == CP_OPTS_EXIT) {
 		if (status)
 			cp_die(status, "%s", err);
 		return 0;
 	}
-	if (poptPeekArg(pc))
-		cp_die(CP_EX_USAGE, "unexpected argument '%s' (input comes on stdin)", poptPeekArg(pc));
-	poptFreeContext(pc);
 	if (batch_max < 1 || batch_max > 10)
 		cp_die(CP_EX_USAGE, "--batch: 1 to 10 messages, not %d", batch_max);
 	if ((group_expr && !(group_q = cp_jq_new(group_expr, err))) ||
@@ -443,7 +430,8 @@ int main(int argc, const char **argv)
 
 	if (cp_qopts_open(CP_QOPTS_CREATE, 0, &queue, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
-	struct cp_stage_ops ops = { .prepare = prepare, .needs_value = needs_value, .submit = submit,
+	/* The stage only checks lines are JSON: prepare parses what it needs. */
+	struct cp_stage_ops ops = { .prepare = prepare, .check = CP_STAGE_VALIDATE, .submit = submit,
 		.free_data = msg_free, .run = run };
 	struct cp_stage_opts so = {
 		.max_items = (size_t)batch_max,

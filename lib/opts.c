@@ -118,6 +118,16 @@ int cp_opts_parse(const struct cp_tool *tool, int argc, const char **argv,
 	}
 	cp_diag_set_format(fmt);
 	cp_diag_set_level(cp_common.quiet ? CP_LOG_ERROR : CP_LOG_WARNING + cp_common.verbose);
+	if (!out) {
+		if (poptPeekArg(pc)) {
+			cp_err_set(err, "unexpected argument '%s': %s takes no arguments (try '%s --help')",
+			    poptPeekArg(pc), tool->name, tool->name);
+			*status = CP_EX_USAGE;
+			goto exit;
+		}
+		poptFreeContext(pc);
+		return CP_OPTS_RUN;
+	}
 	*out = pc;
 	return CP_OPTS_RUN;
 exit:

@@ -42,8 +42,9 @@ struct cp_tool {
 enum { CP_OPTS_RUN = 0, CP_OPTS_EXIT = 1 };
 
 /* CP_OPTS_RUN: go on; *pc holds the remaining arguments (poptGetArg) and
- * is freed with poptFreeContext().  CP_OPTS_EXIT: stop with *status (0
- * after --help or --version; CP_EX_USAGE with err set). */
+ * is freed with poptFreeContext().  pc NULL: the tool takes no arguments
+ * (its input is stdin), and one is a usage error.  CP_OPTS_EXIT: stop
+ * with *status (0 after --help or --version; CP_EX_USAGE with err set). */
 int cp_opts_parse(const struct cp_tool *tool, int argc, const char **argv,
     poptContext *pc, int *status, char *err);
 

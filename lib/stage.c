@@ -203,14 +203,13 @@ static void add(struct cp_stage *s, struct cp_stage_item *it, int64_t now)
 		submit(s, i);
 }
 
-/* Parses a line, or only checks it is JSON when its value is not needed
- * (v stays jv_invalid()).  0, or -1 with why. */
+/* Checks a line as ops.check says (v stays jv_invalid() unless it is
+ * parsed).  0, or -1 with why. */
 static int check_json(struct cp_stage *s, const struct cp_line *line, jv *v, char *why)
 {
-	int need = s->ops.needs_value ? s->ops.needs_value(s, line->data, line->len) : 1;
-	if (need == CP_STAGE_UNCHECKED)
+	if (s->ops.check == CP_STAGE_UNCHECKED)
 		return 0;
-	if (need)
+	if (s->ops.check == CP_STAGE_PARSE)
 		return cp_line_parse(line->data, line->len, v, why);
 	int valid = cp_json_valid(line->data, line->len, why);
 	if (valid == 0)

@@ -69,17 +69,21 @@ struct cp_stage_outcome {
 	                            * jv_null() (consumed) */
 };
 
+/* How the stage checks a line before prepare. */
+enum cp_stage_check {
+	CP_STAGE_PARSE = 0,        /* parsed (cp_line_parse): prepare gets its value */
+	CP_STAGE_VALIDATE,         /* only checked to be JSON (lib/json, five
+	                            * times cheaper than a libjq parse): prepare
+	                            * gets jv_invalid() and parses what it needs */
+	CP_STAGE_UNCHECKED,        /* neither: prepare checks it, and rejects
+	                            * what is not JSON */
+};
+
 struct cp_stage_ops {
-	/* Turns a parsed line (borrowed v) into it: sets key, size and data.
-	 * 0, or -1 with err to reject the line.  v is jv_invalid() when
-	 * needs_value said the line's value is not needed. */
+	/* Turns a line (its value borrowed in v, see check) into it: sets
+	 * key, size and data.  0, or -1 with err to reject the line. */
 	int (*prepare)(struct cp_stage *s, jv v, struct cp_stage_item *it, char *err);
-	/* Optional: does prepare need the line's value?  1: the line is
-	 * parsed; 0: it is only checked to be JSON (lib/json, five times
-	 * cheaper than parsing it with libjq); CP_STAGE_UNCHECKED: neither,
-	 * prepare checks it (and rejects what is not JSON).  NULL: always
-	 * parsed. */
-	int (*needs_value)(struct cp_stage *s, const char *line, size_t len);
+	enum cp_stage_check check;
 	/* Submits a batch of n items of one key; later calls
 	 * cp_stage_item_done() for each and cp_stage_batch_done() once.
 	 * 0, or -1 with err when the batch cannot go out at all (a
@@ -94,8 +98,6 @@ struct cp_stage_ops {
 	int (*run)(struct cp_stage *s, struct pollfd *fds, unsigned nfds,
 	    int timeout_ms, char *err);
 };
-
-enum { CP_STAGE_UNCHECKED = 2 };
 
 struct cp_stage_opts {
 	size_t max_items;          /* per batch (10) */
