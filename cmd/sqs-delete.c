@@ -18,6 +18,7 @@
 #include "opts.h"
 #include "progress.h"
 #include "qopts.h"
+#include "qstage.h"
 #include "record.h"
 #include "sig.h"
 #include "sqs.h"
@@ -79,66 +80,34 @@ static int prepare(struct cp_stage *s, jv line, struct cp_stage_item *it, char *
 	return r;
 }
 
-struct batch {
-	struct cp_stage *s;
-	struct cp_stage_item **items;
-	size_t n;
-};
-
 static void acked(const struct cp_queue_status *st, size_t n, void *user)
 {
-	struct batch *b = user;
+	struct cp_qstage_batch *b = user;
 	for (size_t i = 0; i < n && i < b->n; i++) {
-		struct cp_stage_outcome o = { .ok = st[i].ok, .extra = jv_null() };
-		char why[CP_ERR_LEN];
 		if (st[i].ok && st[i].stale) {
 			stale++;
 			cp_info("line %ju: the receipt handle is stale: nothing deleted, the message may come back",
 			    (uintmax_t)b->items[i]->lineno);
 		}
-		if (!o.ok) {
-			snprintf(why, sizeof why, "%s: %s", st[i].code, st[i].message);
-			o.error = why;
-			o.retryable = st[i].retryable;
-			o.entry = st[i].entry;
-			if (st[i].auth || st[i].missing)
-				o.fatal = cp_qopts_exit_code(&st[i]);
-			o.extra = JV_OBJECT(jv_string("code"), jv_string(st[i].code));
-		}
-		cp_stage_item_done(b->s, b->items[i], &o);
+		cp_qstage_item_done(b, i, &st[i]);
 	}
-	cp_stage_batch_done(b->s);
-	free(b->items);
-	free(b);
+	cp_qstage_batch_end(b);
 }
 
 static int submit(struct cp_stage *s, const char *key, struct cp_stage_item *const *items,
     size_t n, char *err)
 {
 	const char *receipts[CP_SQS_MAX_BATCH];
-	struct batch *b = calloc(1, sizeof *b);
-	if (!b || !(b->items = malloc(n * sizeof *b->items))) {
-		free(b);
-		return cp_err_set(err, "out of memory");
-	}
-	b->s = s;
-	b->n = n;
-	for (size_t i = 0; i < n; i++) {
-		b->items[i] = items[i];
+	struct cp_qstage_batch *b = cp_qstage_batch_new(s, items, n, err);
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < n; i++)
 		receipts[i] = items[i]->data;
-	}
 	if (cp_queue_delete(queue, key, receipts, n, acked, b, err) < 0) {
-		free(b->items);
-		free(b);
+		cp_qstage_batch_free(b);
 		return -1;
 	}
 	return 0;
-}
-
-static int run(struct cp_stage *s, struct pollfd *fds, unsigned nfds, int timeout_ms, char *err)
-{
-	(void)s;
-	return cp_queue_run(queue, fds, nfds, timeout_ms, err) < 0 ? -1 : 0;
 }
 
 int main(int argc, const char **argv)
@@ -157,13 +126,13 @@ int main(int argc, const char **argv)
 	if (cp_qopts_open(CP_QOPTS_EXPLICIT, 0, &queue, &queue_url, &status, err) < 0)
 		cp_die(status, "%s", err);
 	struct cp_stage_ops ops = { .prepare = prepare, .check = CP_STAGE_UNCHECKED, .submit = submit,
-		.free_data = free, .run = run };
+		.free_data = free, .run = cp_qstage_run };
 	struct cp_stage_opts so = {
 		.max_items = CP_SQS_MAX_BATCH,
 		.max_in_flight = cp_qopts.jobs > 0 ? cp_qopts.jobs : 8,
 		.max_line = (size_t)(max_line > 0 ? max_line : CP_SQS_MAX_ENVELOPE),
 	};
-	int ex = cp_stage_main(&ops, &so, tool.name, NULL);
+	int ex = cp_stage_main(&ops, &so, tool.name, queue);
 	cp_queue_free(queue);
 	if (cp_diag_enabled(CP_LOG_INFO)) {
 		cp_progress_summary(err, sizeof err);

@@ -23,6 +23,7 @@
 #include "opts.h"
 #include "progress.h"
 #include "qopts.h"
+#include "qstage.h"
 #include "record.h"
 #include "sig.h"
 #include "sqs.h"
@@ -342,50 +343,26 @@ fail:
 	return -1;
 }
 
-struct batch {
-	struct cp_stage *s;
-	struct cp_stage_item **items;
-	size_t n;
-};
-
 static void sent(const struct cp_queue_sent *r, size_t n, void *user)
 {
-	struct batch *b = user;
+	struct cp_qstage_batch *b = user;
 	for (size_t i = 0; i < n && i < b->n; i++) {
-		struct cp_stage_outcome o = { .ok = r[i].st.ok, .extra = jv_null() };
-		char why[CP_ERR_LEN];
-		if (!o.ok) {
-			snprintf(why, sizeof why, "%s: %s", r[i].st.code, r[i].st.message);
-			o.error = why;
-			o.retryable = r[i].st.retryable;
-			o.entry = r[i].st.entry;
-			if (r[i].st.auth || r[i].st.missing)
-				o.fatal = cp_qopts_exit_code(&r[i].st);
-			o.extra = JV_OBJECT(jv_string("code"), jv_string(r[i].st.code));
-		} else {
+		if (r[i].st.ok)
 			cp_trace("line %ju: message %s", (uintmax_t)b->items[i]->lineno, r[i].message_id);
-		}
-		cp_stage_item_done(b->s, b->items[i], &o);
+		cp_qstage_item_done(b, i, &r[i].st);
 	}
-	cp_stage_batch_done(b->s);
-	free(b->items);
-	free(b);
+	cp_qstage_batch_end(b);
 }
 
 static int submit(struct cp_stage *s, const char *key, struct cp_stage_item *const *items,
     size_t n, char *err)
 {
 	struct cp_queue_entry e[CP_SQS_MAX_BATCH];
-	struct batch *b = calloc(1, sizeof *b);
-	if (!b || !(b->items = malloc(n * sizeof *b->items))) {
-		free(b);
-		return cp_err_set(err, "out of memory");
-	}
-	b->s = s;
-	b->n = n;
+	struct cp_qstage_batch *b = cp_qstage_batch_new(s, items, n, err);
+	if (!b)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct msg *m = items[i]->data;
-		b->items[i] = items[i];
 		e[i] = (struct cp_queue_entry){
 			.body = m->body ? m->body : items[i]->line,
 			.body_len = m->body ? m->body_len : items[i]->line_len,
@@ -397,17 +374,10 @@ static int submit(struct cp_stage *s, const char *key, struct cp_stage_item *con
 		};
 	}
 	if (cp_queue_send(queue, key, e, n, sent, b, err) < 0) {
-		free(b->items);
-		free(b);
+		cp_qstage_batch_free(b);
 		return -1;
 	}
 	return 0;
-}
-
-static int run(struct cp_stage *s, struct pollfd *fds, unsigned nfds, int timeout_ms, char *err)
-{
-	(void)s;
-	return cp_queue_run(queue, fds, nfds, timeout_ms, err) < 0 ? -1 : 0;
 }
 
 int main(int argc, const char **argv)
@@ -432,7 +402,7 @@ int main(int argc, const char **argv)
 		cp_die(status, "%s", err);
 	/* The stage only checks lines are JSON: prepare parses what it needs. */
 	struct cp_stage_ops ops = { .prepare = prepare, .check = CP_STAGE_VALIDATE, .submit = submit,
-		.free_data = msg_free, .run = run };
+		.free_data = msg_free, .run = cp_qstage_run };
 	struct cp_stage_opts so = {
 		.max_items = (size_t)batch_max,
 		.max_bytes = CP_SQS_MAX_PAYLOAD,
@@ -440,7 +410,7 @@ int main(int argc, const char **argv)
 		.linger_ms = linger_ms,
 		.max_line = (size_t)(max_line > 0 ? max_line : CP_SQS_MAX_ENVELOPE),
 	};
-	int ex = cp_stage_main(&ops, &so, tool.name, NULL);
+	int ex = cp_stage_main(&ops, &so, tool.name, queue);
 	cp_queue_free(queue);
 	if (cp_diag_enabled(CP_LOG_INFO)) {
 		cp_progress_summary(err, sizeof err);
