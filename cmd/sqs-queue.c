@@ -208,16 +208,8 @@ int main(int argc, const char **argv)
 		if (arg && !cp_queue_is_spool(arg) && strncmp(arg, "http://", 7) != 0 &&
 		    strncmp(arg, "https://", 8) != 0) {
 			/* A queue name, as create takes it. */
-			jv out;
-			jv req = JV_OBJECT(jv_string("QueueName"), jv_string(arg));
-			if (call("GetQueueUrl", NULL, req, &out, &ex) < 0)
-				goto done;
-			jv u = jv_object_get(out, jv_string("QueueUrl"));
-			if (jv_get_kind(u) == JV_KIND_STRING)
-				url = strdup(jv_string_value(u));
-			jv_free(u);
-			if (!url)
-				cp_die(CP_EX_UNAVAILABLE, "GetQueueUrl answered without a QueueUrl");
+			if (cp_qopts_name_url(queue, arg, &url, &status, err) < 0)
+				cp_die(status, "%s", err);
 		} else if (arg) {
 			url = strdup(arg);
 		} else if (cp_qopts_queue_url(queue, 1, &url, &status, err) < 0) {
@@ -237,7 +229,6 @@ int main(int argc, const char **argv)
 	} else {
 		cp_die(CP_EX_USAGE, "unknown command '%s': create, delete, purge, url, attributes or list", verb);
 	}
-done:
 	poptFreeContext(pc);
 	cp_queue_free(queue);
 	free(url);

@@ -54,6 +54,33 @@ int cp_qopts_exit_code(const struct cp_queue_status *st)
 	return CP_EX_UNAVAILABLE;
 }
 
+int cp_qopts_name_url(struct cp_queue *q, const char *name, char **url,
+    int *status, char *err)
+{
+	jv out;
+	struct cp_queue_status st;
+	*url = NULL;
+	*status = 0;
+	jv req = JV_OBJECT(jv_string("QueueName"), jv_string(name));
+	if (cp_queue_call(q, "GetQueueUrl", NULL, req, &out, &st, err) < 0) {
+		*status = cp_qopts_exit_code(&st);
+		return -1;
+	}
+	jv v = jv_object_get(out, jv_string("QueueUrl"));
+	if (jv_get_kind(v) != JV_KIND_STRING) {
+		jv_free(v);
+		*status = CP_EX_UNAVAILABLE;
+		return cp_err_set(err, "GetQueueUrl answered without a QueueUrl");
+	}
+	*url = strdup(jv_string_value(v));
+	jv_free(v);
+	if (!*url) {
+		*status = CP_EX_SOFTWARE;
+		return cp_err_set(err, "out of memory");
+	}
+	return 0;
+}
+
 int cp_qopts_queue_url(struct cp_queue *q, int required, char **url,
     int *status, char *err)
 {
@@ -64,24 +91,8 @@ int cp_qopts_queue_url(struct cp_queue *q, int required, char **url,
 		*status = CP_EX_USAGE;
 		return cp_err_set(err, "--queue-url and --queue name the queue twice: give one");
 	}
-	if (!u && cp_qopts.queue_name) {
-		jv out;
-		struct cp_queue_status st;
-		jv req = JV_OBJECT(jv_string("QueueName"), jv_string(cp_qopts.queue_name));
-		if (cp_queue_call(q, "GetQueueUrl", NULL, req, &out, &st, err) < 0) {
-			*status = cp_qopts_exit_code(&st);
-			return -1;
-		}
-		jv v = jv_object_get(out, jv_string("QueueUrl"));
-		if (jv_get_kind(v) != JV_KIND_STRING) {
-			jv_free(v);
-			*status = CP_EX_UNAVAILABLE;
-			return cp_err_set(err, "GetQueueUrl answered without a QueueUrl");
-		}
-		*url = strdup(jv_string_value(v));
-		jv_free(v);
-		return *url ? 0 : cp_err_set(err, "out of memory");
-	}
+	if (!u && cp_qopts.queue_name)
+		return cp_qopts_name_url(q, cp_qopts.queue_name, url, status, err);
 	if (!u)
 		u = getenv("CHATPIPE_QUEUE_URL");
 	if (!u || !*u) {

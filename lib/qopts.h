@@ -30,6 +30,11 @@ extern struct poptOption cp_qopts_table[];
 /* Fills o from the options (and warns loudly about --insecure). */
 void cp_qopts_queue_opts(struct cp_queue_opts *o);
 
+/* The URL of the SQS queue named name (GetQueueUrl).  0 with *url (to
+ * free), or -1 with err and *status an exit code. */
+int cp_qopts_name_url(struct cp_queue *q, const char *name, char **url,
+    int *status, char *err);
+
 /* The queue URL: --queue-url, else --queue resolved through GetQueueUrl,
  * else CHATPIPE_QUEUE_URL.  required: fail when none is given.  *url is
  * static or the caller's to free (free it either way with free(): it is
